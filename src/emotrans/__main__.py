@@ -1,0 +1,3 @@
+from emotrans.cli import run
+
+run()

@@ -1,0 +1,279 @@
+"""The unified in-memory dataset every loader returns and every model consumes.
+
+A :class:`Dataset` holds named splits (``train``, ``valid``, ``test``). Each :class:`Split`
+stores, per modality, a float32 array of shape (N, T_m, D_m) whose valid steps are the *last*
+``lengths[m][i]`` steps of row i (left zero padding, as in the CMU-MOSEI and MulT files), binary
+labels of shape (N, K) in the order of ``Dataset.emotions``, optional label intensities, and
+sample ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from emotrans.errors import ConfigError, DataFormatError
+
+MODALITIES: tuple[str, ...] = ("text", "audio", "vision")
+"""Modality names, in the canonical order used everywhere (features, hidden sizes, reports)."""
+
+MODALITY_CODES: dict[str, str] = {"t": "text", "a": "audio", "v": "vision"}
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def parse_modalities(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """Turn ``"tav"``, ``"ta"`` or ``["text", "audio"]`` into canonical modality names.
+
+    Returns the names in canonical order (text, audio, vision), without duplicates.
+    """
+    if isinstance(spec, str):
+        items = list(spec) if all(c in MODALITY_CODES for c in spec) else spec.split(",")
+    else:
+        items = list(spec)
+    names = set()
+    for item in items:
+        item = item.strip()
+        name = MODALITY_CODES.get(item, item)
+        if name not in MODALITIES:
+            raise ConfigError(
+                f"unknown modality {item!r}: use a non-empty combination of t, a, v "
+                "(e.g. 'tav', 'ta', 'v')"
+            )
+        names.add(name)
+    if not names:
+        raise ConfigError("no modality selected: use a non-empty combination of t, a, v")
+    return tuple(m for m in MODALITIES if m in names)
+
+
+def modality_code(modalities: Iterable[str]) -> str:
+    """Short code of a modality set, e.g. ``("text", "vision") -> "tv"``."""
+    chosen = set(modalities)
+    return "".join(m[0] for m in MODALITIES if m in chosen)
+
+
+def replace_nonfinite(array: np.ndarray) -> int:
+    """Replace NaN and +-inf in ``array`` by 0, in place. Returns how many were replaced."""
+    bad = ~np.isfinite(array)
+    count = int(bad.sum())
+    if count:
+        array[bad] = 0.0
+    return count
+
+
+def lengths_from_padding(features: np.ndarray) -> np.ndarray:
+    """Valid lengths of left-zero-padded sequences.
+
+    Parameters
+    ----------
+    features : array of shape (N, T, D)
+
+    Returns
+    -------
+    array of shape (N,), int64: T minus the number of leading all-zero steps. A row that is
+    all zeros gets length 0.
+    """
+    n, t = features.shape[:2]
+    nonzero = np.any(features != 0, axis=2)  # (N, T)
+    first = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), t)  # (N,)
+    return (t - first).astype(np.int64)
+
+
+@dataclass
+class Split:
+    """One split of a dataset.
+
+    Attributes
+    ----------
+    features : dict modality -> float32 array of shape (N, T_m, D_m), left zero padded
+    lengths : dict modality -> int64 array of shape (N,), valid steps at the end of each row
+    labels : uint8 array of shape (N, K), 1 when the emotion is present
+    ids : array of shape (N,) of str, sample ids
+    intensities : float32 array of shape (N, K), or None (e.g. CMU-MOSEI intensities 0..3)
+    """
+
+    features: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: np.ndarray
+    intensities: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.labels.shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> Split:
+        """Rows ``index`` (an integer or boolean index) of every array."""
+        index = np.asarray(index)
+        return Split(
+            features={m: x[index] for m, x in self.features.items()},
+            lengths={m: x[index] for m, x in self.lengths.items()},
+            labels=self.labels[index],
+            ids=self.ids[index],
+            intensities=None if self.intensities is None else self.intensities[index],
+        )
+
+    def select_columns(self, columns: Sequence[int]) -> Split:
+        """Keep label (and intensity) columns ``columns``, in that order."""
+        columns = list(columns)
+        return replace(
+            self,
+            labels=self.labels[:, columns],
+            intensities=None if self.intensities is None else self.intensities[:, columns],
+        )
+
+    def validate(self, where: str, n_emotions: int) -> None:
+        """Check shapes and dtypes; raise :class:`DataFormatError` naming ``where``."""
+        n = self.labels.shape[0] if self.labels.ndim >= 1 else -1
+        if self.labels.ndim != 2 or self.labels.shape[1] != n_emotions:
+            raise DataFormatError(
+                f"{where}: labels have shape {self.labels.shape}, expected (N, {n_emotions})"
+            )
+        if self.ids.shape != (n,):
+            raise DataFormatError(f"{where}: {self.ids.shape[0]} ids but {n} label rows")
+        if self.intensities is not None and self.intensities.shape != self.labels.shape:
+            raise DataFormatError(
+                f"{where}: intensities have shape {self.intensities.shape}, "
+                f"labels {self.labels.shape}"
+            )
+        if not self.features:
+            raise DataFormatError(f"{where}: no modality present")
+        for m, x in self.features.items():
+            if x.ndim != 3:
+                raise DataFormatError(f"{where}: {m} features have shape {x.shape}, expected (N, T, D)")
+            if x.shape[0] != n:
+                raise DataFormatError(f"{where}: {x.shape[0]} {m} samples but {n} label rows")
+            if x.dtype != np.float32:
+                raise DataFormatError(f"{where}: {m} features are {x.dtype}, expected float32")
+            lengths = self.lengths.get(m)
+            if lengths is None or lengths.shape != (n,):
+                raise DataFormatError(f"{where}: {m} lengths missing or not of shape ({n},)")
+            if n and (lengths.min() < 0 or lengths.max() > x.shape[1]):
+                raise DataFormatError(f"{where}: {m} lengths outside 0..{x.shape[1]}")
+
+
+@dataclass
+class Dataset:
+    """A dataset: named splits sharing one list of emotions and one set of modalities.
+
+    Attributes
+    ----------
+    name : short dataset name, e.g. ``"mosei"``, ``"iemocap"``, ``"iemocap9"``, ``"mosei-senti"``
+    emotions : the K label names, in column order
+    splits : dict split name -> :class:`Split`, usually ``train``, ``valid``, ``test``
+    aligned : whether all modalities share the time axis (same T and lengths)
+    source : where it was read from (a path), for messages and run configs
+    nonfinite : dict ``"split/modality"`` -> number of non-finite feature values replaced by 0
+    meta : free-form provenance (format, generator settings, ...), JSON-serialisable
+    """
+
+    name: str
+    emotions: list[str]
+    splits: dict[str, Split]
+    aligned: bool = True
+    source: str = ""
+    nonfinite: dict[str, int] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modalities present in every split, in canonical order."""
+        present = set(MODALITIES)
+        for split in self.splits.values():
+            present &= set(split.features)
+        return tuple(m for m in MODALITIES if m in present)
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Feature dimension D per modality."""
+        first = next(iter(self.splits.values()))
+        return {m: int(first.features[m].shape[2]) for m in self.modalities}
+
+    def __getitem__(self, split: str) -> Split:
+        try:
+            return self.splits[split]
+        except KeyError:
+            raise DataFormatError(
+                f"{self.source or self.name}: no split {split!r} (has {', '.join(self.splits)})"
+            ) from None
+
+    def validate(self) -> Dataset:
+        """Check every split and the consistency between splits. Returns ``self``."""
+        where = self.source or self.name
+        if len(set(self.emotions)) != len(self.emotions):
+            raise DataFormatError(f"{where}: duplicate emotion names {self.emotions}")
+        dims: dict[str, int] | None = None
+        for name, split in self.splits.items():
+            split.validate(f"{where} [{name}]", len(self.emotions))
+            here = {m: int(x.shape[2]) for m, x in split.features.items()}
+            if dims is None:
+                dims = here
+            elif here != dims:
+                raise DataFormatError(
+                    f"{where}: feature dims differ between splits ({dims} vs {name}: {here})"
+                )
+        return self
+
+    def select_emotions(self, names: Sequence[str]) -> Dataset:
+        """A dataset with label columns ``names`` (a subset or reordering of ``emotions``)."""
+        missing = [n for n in names if n not in self.emotions]
+        if missing:
+            raise ConfigError(
+                f"emotion(s) {', '.join(missing)} not in dataset {self.name} "
+                f"(has {', '.join(self.emotions)})"
+            )
+        columns = [self.emotions.index(n) for n in names]
+        return replace(
+            self,
+            emotions=list(names),
+            splits={k: s.select_columns(columns) for k, s in self.splits.items()},
+        )
+
+    def select_modalities(self, modalities: Sequence[str]) -> Dataset:
+        """A dataset keeping only ``modalities`` (which must be present)."""
+        missing = [m for m in modalities if m not in self.modalities]
+        if missing:
+            raise ConfigError(
+                f"modality {', '.join(missing)} not in dataset {self.source or self.name} "
+                f"(has {', '.join(self.modalities)})"
+            )
+        splits = {
+            k: replace(
+                s,
+                features={m: s.features[m] for m in modalities},
+                lengths={m: s.lengths[m] for m in modalities},
+            )
+            for k, s in self.splits.items()
+        }
+        return replace(self, splits=splits)
+
+    def positives(self, split: str = "train") -> np.ndarray:
+        """Number of positive samples per emotion in ``split``, shape (K,)."""
+        return self[split].labels.sum(axis=0).astype(np.int64)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable overview: splits, N, T and D per modality, label counts."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "emotions": list(self.emotions),
+            "modalities": list(self.modalities),
+            "aligned": self.aligned,
+            "splits": {
+                k: {
+                    "n": s.n,
+                    "shapes": {m: list(x.shape) for m, x in s.features.items()},
+                    "positives": dict(
+                        zip(self.emotions, s.labels.sum(axis=0).astype(int).tolist())
+                    ),
+                }
+                for k, s in self.splits.items()
+            },
+            "nonfinite_replaced": dict(self.nonfinite),
+        }
