@@ -1,0 +1,125 @@
+"""Recurrent sequence encoders shared by the transferable model and the LSTM baselines.
+
+Inputs are left zero padded (valid steps at the end of each row, as in the CMU-MOSEI and MulT
+files). The encoder moves each row's valid steps to the front and packs the batch, so padding
+never changes an output: a row's vector depends only on its valid steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+POOLINGS = ("last", "final", "mean")
+
+
+def left_to_right_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Move the last ``lengths[i]`` steps of row i to the front.
+
+    Parameters
+    ----------
+    x : tensor (B, T, D), left zero padded
+    lengths : int64 tensor (B,)
+
+    Returns
+    -------
+    tensor (B, T, D) whose first ``lengths[i]`` steps are row i's valid steps, in order.
+    """
+    b, t, d = x.shape
+    shift = (t - lengths).unsqueeze(1)  # (B, 1)
+    index = (torch.arange(t, device=x.device).unsqueeze(0) + shift) % t  # (B, T)
+    return x.gather(1, index.unsqueeze(2).expand(b, t, d))
+
+
+class RNNEncoder(nn.Module):
+    """A multi-layer (bi)directional LSTM or GRU that turns a sequence into one vector.
+
+    Parameters
+    ----------
+    input_size, hidden_size : feature and hidden dimensions
+    num_layers : stacked layers
+    dropout : dropout between layers (ignored with one layer)
+    cell : ``"lstm"`` or ``"gru"``
+    bidirectional : run both directions
+    combine : ``"sum"`` adds the two directions (output size H, the paper's choice) or
+        ``"concat"`` concatenates them (output size 2H)
+    pooling : ``"last"`` the output at the last valid step (the reference behaviour; note the
+        backward direction has seen one frame there), ``"final"`` the final hidden states of
+        both directions, ``"mean"`` the mean of the outputs over the valid steps
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 2,
+        dropout: float = 0.15,
+        cell: str = "lstm",
+        bidirectional: bool = True,
+        combine: str = "sum",
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn_class(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            batch_first=True,
+        )
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.directions = 2 if bidirectional else 1
+        self.combine = combine
+        self.pooling = pooling
+        self.output_size = hidden_size * (self.directions if combine == "concat" else 1)
+
+    def _merge(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., directions * H) -> (..., H) summed or (..., directions * H) concatenated."""
+        if self.directions == 1 or self.combine == "concat":
+            return h
+        return h.unflatten(-1, (self.directions, self.hidden_size)).sum(-2)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Encode ``x`` (B, T, D) with valid ``lengths`` (B,) into (B, output_size)."""
+        b, t, _ = x.shape
+        lengths = lengths.to(torch.int64)
+        full = bool((lengths == t).all())
+        if full:
+            out, state = self.rnn(x)  # out: (B, T, dirs*H)
+            last = out[:, -1]  # (B, dirs*H)
+            valid = None
+        else:
+            safe = lengths.clamp(min=1)
+            packed = pack_padded_sequence(
+                left_to_right_padded(x, lengths), safe.cpu(), batch_first=True, enforce_sorted=False
+            )
+            packed_out, state = self.rnn(packed)
+            out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=t)  # (B, T, dirs*H)
+            last = out[torch.arange(b, device=x.device), safe - 1]  # (B, dirs*H)
+            valid = (lengths > 0).to(out.dtype).unsqueeze(1)  # (B, 1)
+        if self.pooling == "last":
+            vec = last
+        elif self.pooling == "final":
+            h_n = state[0] if self.cell == "lstm" else state  # (layers*dirs, B, H)
+            top = h_n.view(self.num_layers, self.directions, b, self.hidden_size)[-1]  # (dirs, B, H)
+            vec = top.transpose(0, 1).reshape(b, self.directions * self.hidden_size)  # (B, dirs*H)
+        else:
+            if full:
+                vec = out.mean(1)
+            else:
+                mask = (torch.arange(t, device=x.device).unsqueeze(0) < lengths.unsqueeze(1))
+                mask = mask.to(out.dtype).unsqueeze(2)  # (B, T, 1)
+                vec = (out * mask).sum(1) / lengths.clamp(min=1).to(out.dtype).unsqueeze(1)
+        vec = self._merge(vec)  # (B, H) or (B, dirs*H)
+        if valid is not None:
+            vec = vec * valid  # rows without any valid step encode to zeros
+        return vec
