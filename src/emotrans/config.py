@@ -43,10 +43,14 @@ class RunConfig:
     rnn: str = _opt("lstm", "recurrent cell of the encoders", ("lstm", "gru"))
     layers: int = _opt(2, "recurrent layers per encoder")
     dropout: float = _opt(0.15, "dropout between recurrent layers")
-    hidden_text: int = _opt(0, "text hidden size (0: the embedding dimension for transferable, 300 for baselines)")
+    hidden_text: int = _opt(
+        0, "text hidden size (0: the embedding dimension for transferable, 300 for baselines)"
+    )
     hidden_audio: int = _opt(200, "audio hidden size")
     hidden_vision: int = _opt(100, "vision hidden size")
-    pooling: str = _opt("last", "utterance vector from the encoder outputs", ("last", "final", "mean"))
+    pooling: str = _opt(
+        "last", "utterance vector from the encoder outputs", ("last", "final", "mean")
+    )
     score: str = _opt("dot", "utterance-emotion score", ("dot", "cosine"))
     bidirectional: bool = _opt(True, "bidirectional encoders (baselines)")
     ef_hidden: int = _opt(300, "EF-LSTM hidden size")
@@ -69,20 +73,34 @@ class RunConfig:
     plateau_factor: float = _opt(0.1, "ReduceLROnPlateau factor (on validation loss)")
     plateau_patience: int = _opt(5, "ReduceLROnPlateau patience, epochs")
     early_stop: int = _opt(8, "stop after this many epochs without validation improvement")
-    select_metric: str = _opt("auto", "validation average used for model selection", ("auto", "wacc", "acc", "f1", "auc", "loss"))
+    select_metric: str = _opt(
+        "auto",
+        "validation average used for model selection",
+        ("auto", "wacc", "acc", "f1", "auc", "loss"),
+    )
     threshold: float = _opt(0.5, "decision threshold on sigmoid(logit)")
     tune_thresholds: bool = _opt(False, "tune per-emotion thresholds on the validation split")
     device: str = _opt("cpu", "torch device: cpu, cuda, cuda:0, or auto")
-    precision: str = _opt("fp32", "fp32, or bf16 autocast (CPU and GPU), or amp (fp16 on GPU)", ("fp32", "bf16", "amp"))
+    precision: str = _opt(
+        "fp32",
+        "fp32, or bf16 autocast (CPU and GPU), or amp (fp16 on GPU)",
+        ("fp32", "bf16", "amp"),
+    )
     threads: int = _opt(0, "torch CPU threads (0: torch's default)")
     # -- low-resource protocols --------------------------------------------------------------
     zsl: list[str] = _opt([], "zero-shot: emotions held out of training, comma-separated")
-    zsl_data: str = _opt("", "IEMOCAP-9 data providing the unseen emotions' samples (IEMOCAP zero-shot)")
+    zsl_data: str = _opt(
+        "", "IEMOCAP-9 data providing the unseen emotions' samples (IEMOCAP zero-shot)"
+    )
     fsl: str = _opt("", "few-shot: the target emotion")
-    fsl_fraction: float = _opt(0.01, "few-shot: fraction of the target's training positives kept (ceil)")
+    fsl_fraction: float = _opt(
+        0.01, "few-shot: fraction of the target's training positives kept (ceil)"
+    )
     fsl_shots: int = _opt(0, "few-shot: keep exactly this many positives (overrides the fraction)")
     fsl_mode: str = _opt("joint", "few-shot mode", ("joint", "finetune", "continual", "replay"))
-    fsl_from: str = _opt("", "few-shot: zero-shot run directory to start from (finetune, continual, replay)")
+    fsl_from: str = _opt(
+        "", "few-shot: zero-shot run directory to start from (finetune, continual, replay)"
+    )
     fsl_epochs: int = _opt(20, "few-shot: epochs of fine-tuning")
     fsl_lr: float = _opt(1e-4, "few-shot: fine-tuning learning rate")
     fsl_memory: int = _opt(256, "few-shot: samples of the original data kept as episodic memory")
@@ -98,8 +116,18 @@ class RunConfig:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 raise ConfigError(f"{f.name} = {value!r}: choose one of {', '.join(choices)}")
-        positive = ("epochs", "batch_size", "layers", "hidden_audio", "hidden_vision", "ef_hidden",
-                    "mult_dim", "mult_heads", "mult_layers", "mult_kernel")
+        positive = (
+            "epochs",
+            "batch_size",
+            "layers",
+            "hidden_audio",
+            "hidden_vision",
+            "ef_hidden",
+            "mult_dim",
+            "mult_heads",
+            "mult_layers",
+            "mult_kernel",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} = {getattr(self, name)}: must be positive")
@@ -207,7 +235,9 @@ def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {f.name} = {value!r} is not a valid {getattr(tp, '__name__', tp)}") from None
+        raise ConfigError(
+            f"{where}: {f.name} = {value!r} is not a valid {getattr(tp, '__name__', tp)}"
+        ) from None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
@@ -221,11 +251,22 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f"{f.metadata.get('help', '')} (default: {default!r})"
         if tp is bool:
-            group.add_argument(flag, dest=f"cfg_{f.name}", action=argparse.BooleanOptionalAction,
-                               default=None, help=help_text)
+            group.add_argument(
+                flag,
+                dest=f"cfg_{f.name}",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
         else:
-            group.add_argument(flag, dest=f"cfg_{f.name}", default=None, metavar=f.name.upper(),
-                               choices=f.metadata.get("choices"), help=help_text)
+            group.add_argument(
+                flag,
+                dest=f"cfg_{f.name}",
+                default=None,
+                metavar=f.name.upper(),
+                choices=f.metadata.get("choices"),
+                help=help_text,
+            )
 
 
 def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> RunConfig:

@@ -146,7 +146,9 @@ class Split:
             raise DataFormatError(f"{where}: no modality present")
         for m, x in self.features.items():
             if x.ndim != 3:
-                raise DataFormatError(f"{where}: {m} features have shape {x.shape}, expected (N, T, D)")
+                raise DataFormatError(
+                    f"{where}: {m} features have shape {x.shape}, expected (N, T, D)"
+                )
             if x.shape[0] != n:
                 raise DataFormatError(f"{where}: {x.shape[0]} {m} samples but {n} label rows")
             if x.dtype != np.float32:

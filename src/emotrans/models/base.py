@@ -36,7 +36,9 @@ class EmotionModel(nn.Module):
         self.modalities: tuple[str, ...] = tuple(modalities)
         self.emotions: list[str] = []
 
-    def set_emotions(self, names: Sequence[str], vectors: np.ndarray | torch.Tensor | None = None) -> None:
+    def set_emotions(
+        self, names: Sequence[str], vectors: np.ndarray | torch.Tensor | None = None
+    ) -> None:
         """Choose the K emotions the model scores; ``vectors`` (K, d) for embedding models."""
         raise NotImplementedError
 

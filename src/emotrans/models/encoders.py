@@ -103,20 +103,24 @@ class RNNEncoder(nn.Module):
                 left_to_right_padded(x, lengths), safe.cpu(), batch_first=True, enforce_sorted=False
             )
             packed_out, state = self.rnn(packed)
-            out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=t)  # (B, T, dirs*H)
+            out, _ = pad_packed_sequence(
+                packed_out, batch_first=True, total_length=t
+            )  # (B, T, dirs*H)
             last = out[torch.arange(b, device=x.device), safe - 1]  # (B, dirs*H)
             valid = (lengths > 0).to(out.dtype).unsqueeze(1)  # (B, 1)
         if self.pooling == "last":
             vec = last
         elif self.pooling == "final":
             h_n = state[0] if self.cell == "lstm" else state  # (layers*dirs, B, H)
-            top = h_n.view(self.num_layers, self.directions, b, self.hidden_size)[-1]  # (dirs, B, H)
+            top = h_n.view(self.num_layers, self.directions, b, self.hidden_size)[
+                -1
+            ]  # (dirs, B, H)
             vec = top.transpose(0, 1).reshape(b, self.directions * self.hidden_size)  # (B, dirs*H)
         else:
             if full:
                 vec = out.mean(1)
             else:
-                mask = (torch.arange(t, device=x.device).unsqueeze(0) < lengths.unsqueeze(1))
+                mask = torch.arange(t, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
                 mask = mask.to(out.dtype).unsqueeze(2)  # (B, T, 1)
                 vec = (out * mask).sum(1) / lengths.clamp(min=1).to(out.dtype).unsqueeze(1)
         vec = self._merge(vec)  # (B, H) or (B, dirs*H)

@@ -86,7 +86,9 @@ class TransferableModel(EmotionModel):
         self.register_buffer("emotion_vectors", torch.zeros(0, embedding_dim), persistent=False)
 
     @classmethod
-    def from_config(cls, config: RunConfig, dims: dict[str, int], embedding_dim: int) -> TransferableModel:
+    def from_config(
+        cls, config: RunConfig, dims: dict[str, int], embedding_dim: int
+    ) -> TransferableModel:
         from emotrans.data.dataset import parse_modalities
 
         modalities = parse_modalities(config.modalities)

@@ -1,0 +1,95 @@
+"""``emotrans train`` and ``emotrans evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from emotrans.config import add_config_arguments, config_from_args, read_settings_file
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model and write a run directory",
+        description="Train a model on a dataset and write a run directory (config.json, "
+        "model.safetensors, metrics.json, history.csv, report.md). Every setting can also "
+        "come from --config FILE (YAML or TOML, same keys as the flags).",
+    )
+    p.add_argument("--out", required=True, help="run directory to create")
+    p.add_argument("--config", help="YAML/TOML/JSON file of settings (flags override it)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run at --out")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_config_arguments(p)
+    p.set_defaults(func=_train)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="recompute a run's metrics",
+        description="Reload a run directory and recompute its metrics; with the run's data and "
+        "emotions they equal metrics.json.",
+    )
+    e.add_argument("run_dir", help="a finished run directory")
+    e.add_argument("--data", help="dataset path (default: the run's)")
+    e.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    e.add_argument("--emotions", help="comma-separated emotion names to score instead")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.set_defaults(func=_evaluate)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from emotrans.training.pipeline import train_run
+    from emotrans.training.report import metrics_table, multilabel_line
+
+    base = read_settings_file(args.config) if args.config else None
+    config = config_from_args(args, base)
+    if not args.quiet:
+        print(
+            f"emotrans: training {config.model} ({config.modalities}) on {config.data} "
+            f"with {config.embeddings} embeddings, seed {config.seed}",
+            file=sys.stderr,
+        )
+    result = train_run(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    m = result.metrics
+    if not args.quiet:
+        print(
+            f"\n{m['model']}: {result.num_parameters:,} parameters, best epoch "
+            f"{m['best_epoch']} of {m['epochs_run']} (selected on validation {m['select_metric']}), "
+            f"{result.seconds:.0f} s\n"
+        )
+        print(f"Test metrics ({m['dataset']}, {m['splits']['test']['n']} samples):\n")
+        print(metrics_table(m["splits"]["test"]))
+        line = multilabel_line(m["splits"]["test"])
+        if line:
+            print("\n" + line)
+        if "zsl" in m:
+            print(f"\nZero-shot, unseen {', '.join(m['zsl']['unseen'])}:\n")
+            print(metrics_table(m["zsl"]["unseen_metrics"]))
+        if "oracle" in m:
+            print(
+                f"\nGenerator oracle average weighted accuracy: "
+                f"{m['oracle']['test']['average']['wacc']:.3f} (the best achievable)."
+            )
+        print(f"\nRun directory: {result.path}  (report.md, metrics.json, model.safetensors)")
+    else:
+        print(result.path)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from emotrans.training.pipeline import evaluate_run
+    from emotrans.training.report import metrics_table, multilabel_line
+
+    emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions else None
+    m = evaluate_run(args.run_dir, data=args.data, split=args.split, emotions=emotions)
+    if args.json:
+        from emotrans.training.rundir import _nan_to_none
+
+        print(json.dumps(_nan_to_none(m), indent=2))
+    else:
+        print(metrics_table(m))
+        line = multilabel_line(m)
+        if line:
+            print("\n" + line)
+    return 0

@@ -1,0 +1,103 @@
+"""Human-readable tables of metrics (Markdown), for report.md and the terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+METRIC_KEYS = ("wacc", "f1", "auc", "acc")
+METRIC_TITLES = {"wacc": "weighted acc", "f1": "F1", "auc": "AUC", "acc": "accuracy"}
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def metrics_table(m: dict[str, Any], title_col: str = "emotion", positives: bool = True) -> str:
+    """Markdown table: one row per emotion plus the average row."""
+    head = [title_col, *(METRIC_TITLES[k] for k in METRIC_KEYS)]
+    if positives and "positives" in m:
+        head.append("positives")
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    for name, row in m["per_emotion"].items():
+        cells = [name, *(fmt(row.get(k)) for k in METRIC_KEYS)]
+        if positives and "positives" in m:
+            cells.append(f"{m['positives'].get(name, '')} / {m.get('n', '')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    avg = ["**average**", *(f"**{fmt(m['average'].get(k))}**" for k in METRIC_KEYS)]
+    if positives and "positives" in m:
+        avg.append("")
+    lines.append("| " + " | ".join(avg) + " |")
+    return "\n".join(lines)
+
+
+def multilabel_line(m: dict[str, Any]) -> str:
+    ml = m.get("multilabel") or {}
+    if not ml:
+        return ""
+    return (
+        f"Multi-label accuracy: strict {fmt(ml.get('strict'))}, subset {fmt(ml.get('subset'))}, "
+        f"intersect {fmt(ml.get('intersect'))}."
+    )
+
+
+def render_run_report(metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    """The report.md of a run directory."""
+    out = [
+        f"# {metrics['model']} on {metrics['dataset']} ({metrics['modalities']})",
+        "",
+        f"Data: `{config.get('data', '')}`; embeddings: `{config.get('embeddings', '')}`; "
+        f"seed {config.get('seed')}.",
+        f"Model selection: best validation {metrics.get('select_metric', 'wacc')} "
+        f"(epoch {metrics['best_epoch']} of {metrics.get('epochs_run', '?')}); test metrics at "
+        "that epoch. The test split is never used for selection.",
+        "",
+    ]
+    for split in ("test", "valid"):
+        if split in metrics["splits"]:
+            m = metrics["splits"][split]
+            out += [f"## {split}", "", metrics_table(m), "", multilabel_line(m), ""]
+    if "oracle" in metrics:
+        out += [
+            "## Generator oracle (synthetic data)",
+            "",
+            "The data generator's own planted scores, the best achievable on this data:",
+            "",
+            metrics_table(metrics["oracle"]["test"]),
+            "",
+        ]
+    zsl = metrics.get("zsl")
+    if zsl:
+        out += [
+            f"## Zero-shot: unseen {', '.join(zsl['unseen'])}",
+            "",
+            metrics_table(zsl["unseen_metrics"]),
+            "",
+            "Seen emotions on the same (full) test split:",
+            "",
+            metrics_table(zsl["seen_metrics"]),
+            "",
+        ]
+    fsl = metrics.get("fsl")
+    if fsl:
+        out += [f"## Few-shot: {fsl['target']} ({fsl['mode']}, {fsl['shots']} positives kept)", ""]
+        rows = [
+            "| | target wacc | target AUC | seen avg wacc | seen avg AUC |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for stage in ("before", "after"):
+            if stage in fsl:
+                s = fsl[stage]
+                rows.append(
+                    f"| {stage} | {fmt(s['target']['wacc'])} | {fmt(s['target']['auc'])} | "
+                    f"{fmt(s['seen_average']['wacc'])} | {fmt(s['seen_average']['auc'])} |"
+                )
+        out += rows + [""]
+        if "forgetting" in fsl:
+            out += [f"Forgetting (seen average wacc before - after): {fmt(fsl['forgetting'])}", ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,165 @@
+"""The run directory: everything one training run leaves behind.
+
+::
+
+    RUN_DIR/
+      config.json        every setting (RunConfig), enough to rebuild the model and rerun
+      model.json         what the weights need: model name, feature dims, embedding dim,
+                         the emotions trained on, decision thresholds
+      model.safetensors  the weights (never a pickle), written atomically
+      metrics.json       valid/test metrics at the best validation epoch (+ protocol sections)
+      history.csv        per epoch: train loss, valid loss, valid average, learning rate, seconds
+      report.md          the per-emotion tables, human-readable
+
+A run is trained into a hidden temporary folder beside RUN_DIR and renamed into place when
+complete, so an interrupted run never leaves a half-written run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from emotrans.atomic import atomic_path, write_text_atomic
+from emotrans.config import RunConfig
+from emotrans.errors import RunDirError
+
+REQUIRED = ("config.json", "model.json", "model.safetensors", "metrics.json")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def _none_to_nan(value: Any) -> Any:
+    if value is None:
+        return float("nan")
+    if isinstance(value, dict):
+        return {k: _none_to_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_none_to_nan(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """JSON with NaN written as null (strict JSON), atomically."""
+    write_text_atomic(path, json.dumps(_nan_to_none(data), indent=2) + "\n")
+
+
+def is_complete(path: str | Path) -> bool:
+    """Whether ``path`` holds a finished run."""
+    path = Path(path)
+    return all((path / name).is_file() for name in REQUIRED)
+
+
+@contextmanager
+def staging_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``target`` that replaces it on success, vanishes on failure."""
+    target = Path(target)
+    if target.exists() and not overwrite:
+        if is_complete(target):
+            raise RunDirError(
+                f"{target}: already holds a finished run; choose another --out or pass --overwrite"
+            )
+        if target.is_file() or any(target.iterdir()):
+            raise RunDirError(f"{target}: exists and is not an empty run directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class RunDir:
+    """Read and write the files of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_config(self, config: RunConfig) -> None:
+        config.save(self.path / "config.json")
+
+    def write_model(self, model, info: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        with atomic_path(self.path / "model.safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"model": info.get("model", "")})
+        write_json(self.path / "model.json", info)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json(self.path / "metrics.json", metrics)
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        buf = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        write_text_atomic(self.path / "history.csv", buf.getvalue())
+
+    def write_report(self, text: str) -> None:
+        write_text_atomic(self.path / "report.md", text)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read_json(self, name: str) -> Any:
+        file = self.path / name
+        if not file.is_file():
+            if not self.path.is_dir():
+                raise RunDirError(f"{self.path}: no such run directory")
+            raise RunDirError(f"{file}: missing; {self.path} is not a finished run directory")
+        try:
+            return _none_to_nan(json.loads(file.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(
+            self._read_json("config.json"), where=str(self.path / "config.json")
+        )
+
+    def model_info(self) -> dict[str, Any]:
+        return self._read_json("model.json")
+
+    def metrics(self) -> dict[str, Any]:
+        return self._read_json("metrics.json")
+
+    def history(self) -> list[dict[str, str]]:
+        file = self.path / "history.csv"
+        if not file.is_file():
+            return []
+        with file.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    def load_state(self) -> dict[str, Any]:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        file = self.path / "model.safetensors"
+        if not file.is_file():
+            raise RunDirError(f"{file}: missing; {self.path} is not a finished run directory")
+        try:
+            return load_file(str(file))
+        except (SafetensorError, OSError) as exc:
+            raise RunDirError(f"{file}: cannot read the weights ({exc})") from None

@@ -1,0 +1,303 @@
+"""Training loop with the reference settings of Dai et al. (DESIGN.md section 3).
+
+Adam, BCE-with-logits with per-emotion ``pos_weight = negatives / positives`` from the training
+labels, gradient-norm clipping, ReduceLROnPlateau on the validation loss, early stopping on a
+validation average (weighted accuracy for CMU-MOSEI, accuracy for IEMOCAP), and the best
+epoch's weights restored at the end. Model selection only ever looks at the validation split.
+
+Two extra step modes serve the continual few-shot protocol: ``"agem"`` projects the gradient of
+a training batch when it conflicts with the gradient on a batch of an episodic memory (A-GEM,
+Chaudhry et al. 2019), and ``"replay"`` alternates steps on training and memory batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotrans.config import RunConfig
+from emotrans.models.base import EmotionModel
+from emotrans.training.batches import TensorSplit
+from emotrans.training.metrics import compute_metrics
+
+log = logging.getLogger(__name__)
+
+STEP_MODES = ("standard", "agem", "replay")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for shuffling."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def pos_weights(labels: np.ndarray) -> np.ndarray:
+    """``negatives / positives`` per column of ``labels`` (N, K); 1 where a column has no positive."""
+    labels = np.asarray(labels, dtype=np.float64)
+    pos = labels.sum(axis=0)
+    neg = labels.shape[0] - pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+    return weight.astype(np.float32)
+
+
+def autocast_context(precision: str, device: torch.device):
+    """``torch.autocast`` for ``bf16`` (CPU or GPU) or ``amp`` (fp16, GPU); else a no-op."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "amp" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def predict_logits(
+    model: EmotionModel,
+    data: TensorSplit,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
+    """Logits of ``model`` on every sample of ``data``, shape (N, K), in sample order."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    with autocast_context(precision, device):
+        for feats, lens, _ in data.batches(batch_size, device=device):
+            out.append(model(feats, lens).float().cpu())
+    model.train(was_training)
+    if not out:
+        return np.zeros((0, len(model.emotions)), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+class Trainer:
+    """Fits an :class:`EmotionModel` on a training split, selecting on a validation split.
+
+    Parameters
+    ----------
+    config : run settings (optimiser, schedule, early stopping, device, precision)
+    select_key : validation average that selects the best epoch: "wacc", "acc", "f1", "auc",
+        or "loss" (lower is better)
+    lr, epochs : override ``config.lr`` / ``config.epochs`` (fine-tuning uses this)
+    progress : show a progress bar per epoch on stderr
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        select_key: str = "wacc",
+        lr: float | None = None,
+        epochs: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.select_key = select_key
+        self.lr = config.lr if lr is None else lr
+        self.epochs = config.epochs if epochs is None else epochs
+        self.progress = progress
+        self.device = resolve_device(config.device)
+
+    def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
+        return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, device=self.device))
+
+    def evaluate_loss(self, model: EmotionModel, data: TensorSplit, loss_fn: nn.Module) -> float:
+        """Mean loss per batch-element over ``data`` (eval mode)."""
+        total, count = 0.0, 0
+        model.eval()
+        with torch.no_grad(), autocast_context(self.config.precision, self.device):
+            for feats, lens, labels in data.batches(256, device=self.device):
+                loss = loss_fn(model(feats, lens).float(), labels)
+                total += float(loss) * labels.shape[0]
+                count += labels.shape[0]
+        model.train()
+        return total / max(count, 1)
+
+    def _score(
+        self, valid_loss: float, logits: np.ndarray, labels: np.ndarray, names: list[str]
+    ) -> tuple[float, float]:
+        """(selection score, validation average of select_key or nan for loss)."""
+        if self.select_key == "loss":
+            return -valid_loss, float("nan")
+        metrics = compute_metrics(labels, sigmoid(logits), names, threshold=self.config.threshold)
+        value = metrics["average"][self.select_key]
+        return (value if math.isfinite(value) else -math.inf), value
+
+    def fit(
+        self,
+        model: EmotionModel,
+        train: TensorSplit,
+        valid: TensorSplit,
+        pos_weight: np.ndarray,
+        memory: TensorSplit | None = None,
+        mode: str = "standard",
+    ) -> FitResult:
+        """Train ``model`` in place; on return it holds the best epoch's weights."""
+        if mode not in STEP_MODES:
+            raise ValueError(f"mode must be one of {STEP_MODES}")
+        if mode != "standard" and memory is None:
+            raise ValueError(f"mode {mode!r} needs a memory split")
+        cfg = self.config
+        generator = seed_everything(cfg.seed)
+        model.to(self.device)
+        model.train()
+        loss_fn = self._loss_fn(pos_weight)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+        valid_labels = valid.labels.numpy()
+        names = list(model.emotions)
+        best = FitResult(best_epoch=0, best_score=-math.inf)
+        best_state: dict[str, torch.Tensor] | None = None
+        stale = 0
+        memory_iter = None
+
+        def next_memory():
+            nonlocal memory_iter
+            assert memory is not None
+            while True:
+                if memory_iter is None:
+                    memory_iter = memory.batches(cfg.batch_size, True, generator, self.device)
+                try:
+                    return next(memory_iter)
+                except StopIteration:
+                    memory_iter = None
+
+        from tqdm.auto import tqdm
+
+        for epoch in range(1, self.epochs + 1):
+            start = time.perf_counter()
+            running, seen = 0.0, 0
+            bar = tqdm(
+                train.batches(cfg.batch_size, True, generator, self.device),
+                total=train.num_batches(cfg.batch_size),
+                desc=f"epoch {epoch}/{self.epochs}",
+                leave=False,
+                disable=not self.progress,
+                unit="batch",
+            )
+            for feats, lens, labels in bar:
+                if mode == "replay":
+                    loss = self._step(model, optimizer, loss_fn, params, feats, lens, labels)
+                    self._step(model, optimizer, loss_fn, params, *next_memory())
+                elif mode == "agem":
+                    loss = self._agem_step(
+                        model, optimizer, loss_fn, params, (feats, lens, labels), next_memory()
+                    )
+                else:
+                    loss = self._step(model, optimizer, loss_fn, params, feats, lens, labels)
+                running += loss * labels.shape[0]
+                seen += labels.shape[0]
+                bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
+            bar.close()
+            valid_loss = self.evaluate_loss(model, valid, loss_fn)
+            logits = predict_logits(model, valid, 256, self.device, cfg.precision)
+            score, average = self._score(valid_loss, logits, valid_labels, names)
+            scheduler.step(valid_loss)
+            row = {
+                "epoch": epoch,
+                "train_loss": running / max(seen, 1),
+                "valid_loss": valid_loss,
+                f"valid_{self.select_key}": average if self.select_key != "loss" else valid_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - start,
+            }
+            best.history.append(row)
+            improved = score > best.best_score
+            if improved:
+                best.best_score, best.best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+            if self.progress:
+                mark = " *" if improved else ""
+                tqdm.write(
+                    f"epoch {epoch:3d}  train loss {row['train_loss']:.4f}  valid loss "
+                    f"{valid_loss:.4f}  valid {self.select_key} {list(row.values())[3]:.4f}  "
+                    f"lr {row['lr']:.0e}  {row['seconds']:.1f}s{mark}"
+                )
+            log.info("epoch %d: %s", epoch, row)
+            if stale >= cfg.early_stop:
+                best.stopped_early = True
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return best
+
+    def _step(self, model, optimizer, loss_fn, params, feats, lens, labels) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(self.config.precision, self.device):
+            logits = model(feats, lens)
+        loss = loss_fn(logits.float(), labels)
+        loss.backward()
+        if self.config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.config.clip)
+        optimizer.step()
+        return float(loss.detach())
+
+    def _grads(self, model, loss_fn, params, feats, lens, labels) -> tuple[torch.Tensor, float]:
+        for p in params:
+            p.grad = None
+        with autocast_context(self.config.precision, self.device):
+            logits = model(feats, lens)
+        loss = loss_fn(logits.float(), labels)
+        loss.backward()
+        flat = torch.cat(
+            [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+        )
+        return flat, float(loss.detach())
+
+    def _agem_step(self, model, optimizer, loss_fn, params, batch, memory_batch) -> float:
+        """A-GEM: if g . g_ref < 0, use g - (g . g_ref / |g_ref|^2) g_ref."""
+        g_ref, _ = self._grads(model, loss_fn, params, *memory_batch)
+        g, loss = self._grads(model, loss_fn, params, *batch)
+        dot = torch.dot(g, g_ref)
+        if dot < 0:
+            g = g - dot / torch.dot(g_ref, g_ref).clamp(min=1e-12) * g_ref
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = g[offset : offset + n].view_as(p).clone()
+            offset += n
+        if self.config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.config.clip)
+        optimizer.step()
+        return loss

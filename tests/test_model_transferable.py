@@ -1,0 +1,148 @@
+"""The transferable model: shapes, emotion lists, padding, options (DESIGN.md section 2)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from emotrans.config import RunConfig
+from emotrans.errors import ConfigError
+from emotrans.models.encoders import RNNEncoder, left_to_right_padded
+from emotrans.models.registry import build_model
+from emotrans.models.transferable import TransferableModel
+
+DIMS = {"text": 12, "audio": 7, "vision": 5}
+D = 16
+SUBSETS = ["t", "a", "v", "ta", "tv", "av", "tav"]
+
+
+def batch(b=4, t=6, lengths=(6, 3, 1, 0), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    feats, lens = {}, {}
+    length = torch.tensor(lengths)
+    for m, d in DIMS.items():
+        x = torch.randn(b, t, d, generator=g)
+        x[torch.arange(t)[None, :] < (t - length)[:, None]] = 0  # left padding
+        feats[m], lens[m] = x, length.clone()
+    return feats, lens
+
+
+def small_model(modalities="tav", **kw) -> TransferableModel:
+    cfg = RunConfig(modalities=modalities, hidden_audio=8, hidden_vision=4, **kw)
+    torch.manual_seed(0)
+    model = build_model(cfg, DIMS, D)
+    model.set_emotions(["anger", "joy", "fear"], np.random.default_rng(0).standard_normal((3, D)))
+    return model.eval()
+
+
+@pytest.mark.parametrize("modalities", SUBSETS)
+def test_logits_have_one_column_per_emotion_for_every_modality_subset(modalities):
+    model = small_model(modalities)
+    feats, lens = batch()
+    assert model(feats, lens).shape == (4, 3)
+    assert model.modality_weights.shape == (len(modalities),)
+    assert torch.allclose(
+        model.modality_weights, torch.full((len(modalities),), 1 / len(modalities))
+    )
+
+
+def test_single_modality_logits_are_that_modalitys_scores():
+    model = small_model("a")
+    feats, lens = batch()
+    r = model.encoders["audio"](feats["audio"], lens["audio"])
+    expected = r @ model.maps["audio"](model.emotion_vectors).T
+    assert torch.allclose(model(feats, lens), expected, atol=1e-6)
+
+
+def test_fusion_is_the_weighted_sum_of_modality_dot_products():
+    model = small_model("tav")
+    feats, lens = batch()
+    with torch.no_grad():
+        model.modality_weights.copy_(torch.tensor([0.5, 2.0, -1.0]))
+    r = model.utterance_vectors(feats, lens)
+    e = model.emotion_space()
+    expected = (
+        0.5 * r["text"] @ e["text"].T
+        + 2.0 * r["audio"] @ e["audio"].T
+        - r["vision"] @ e["vision"].T
+    )
+    assert torch.allclose(model(feats, lens), expected, atol=1e-5)
+
+
+def test_trained_weights_score_any_list_of_emotion_names():
+    model = small_model()
+    feats, lens = batch()
+    before = model(feats, lens)
+    new = np.random.default_rng(1).standard_normal((5, D))
+    model.set_emotions(["a", "b", "c", "d", "e"], new)
+    assert model(feats, lens).shape == (4, 5)
+    # scoring is per emotion: the same vector gives the same column whatever the list
+    old = model.emotion_vectors.numpy().copy()
+    model.set_emotions(["x", "anger-again"], np.stack([new[0], old[0] * 0 + new[0]]))
+    out = model(feats, lens)
+    assert torch.allclose(out[:, 0], out[:, 1])
+    assert before.shape == (4, 3)
+
+
+def test_padding_values_never_change_the_output():
+    for pooling, cell in itertools.product(("last", "final", "mean"), ("lstm", "gru")):
+        model = small_model(pooling=pooling, rnn=cell)
+        feats, lens = batch()
+        noisy = {m: x.clone() for m, x in feats.items()}
+        for m in noisy:
+            noisy[m][1, :3] = 7.0  # row 1 has 3 valid steps: steps 0..2 are padding
+            noisy[m][3] = -5.0  # row 3 is all padding
+        assert torch.allclose(model(feats, lens), model(noisy, lens), atol=1e-6), (pooling, cell)
+
+
+def test_padded_row_encodes_like_the_same_row_unpadded():
+    enc = RNNEncoder(5, 4, pooling="last").eval()
+    x = torch.randn(1, 3, 5)
+    padded = torch.cat([torch.zeros(1, 4, 5), x], dim=1)
+    a = enc(x, torch.tensor([3]))
+    b = enc(padded, torch.tensor([3]))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_last_step_pooling_sums_the_two_directions_at_the_last_step():
+    enc = RNNEncoder(5, 4, num_layers=1, pooling="last").eval()
+    x = torch.randn(2, 3, 5)
+    out, _ = enc.rnn(x)  # (B, T, 2H)
+    assert torch.allclose(enc(x, torch.tensor([3, 3])), out[:, -1, :4] + out[:, -1, 4:], atol=1e-6)
+
+
+def test_left_to_right_padded_moves_valid_steps_to_the_front():
+    x = torch.arange(8.0).view(2, 4, 1)
+    out = left_to_right_padded(x, torch.tensor([2, 4]))
+    assert out[0, :2, 0].tolist() == [2.0, 3.0]
+    assert out[1, :, 0].tolist() == [4.0, 5.0, 6.0, 7.0]
+
+
+def test_cosine_score_is_bounded_by_the_learned_temperature():
+    model = small_model(score="cosine")
+    feats, lens = batch()
+    limit = len(model.modalities) * model.log_temperature.exp() * model.modality_weights.abs().max()
+    assert model(feats, lens).abs().max() <= limit + 1e-5
+
+
+def test_text_hidden_size_must_equal_the_embedding_dimension():
+    with pytest.raises(ConfigError, match="must equal the emotion embedding dimension"):
+        build_model(RunConfig(hidden_text=32), DIMS, D)
+
+
+def test_emotion_vectors_of_the_wrong_shape_are_rejected():
+    model = small_model()
+    with pytest.raises(ConfigError, match="expected \\(2, 16\\)"):
+        model.set_emotions(["a", "b"], np.zeros((2, 15)))
+
+
+def test_gradients_reach_the_modality_maps_and_weights():
+    model = small_model().train()
+    feats, lens = batch()
+    model(feats, lens).sum().backward()
+    assert model.maps["audio"].weight.grad.abs().sum() > 0
+    assert model.modality_weights.grad.abs().sum() > 0
+    assert model.emotion_vectors.grad is None  # the embeddings are frozen
