@@ -1,0 +1,299 @@
+"""Evaluation metrics per emotion and averaged over emotions (DESIGN.md section 7).
+
+Every emotion is a binary problem: emotion k is predicted present when its probability is
+above a threshold. Per emotion we report
+
+* ``wacc``: weighted (balanced) accuracy, (TPR + TNR) / 2;
+* ``f1``: F1 weighted by support over the two classes (scikit-learn ``average="weighted"``);
+* ``auc``: ROC AUC from the probabilities (rank statistic, ties averaged);
+* ``acc``: plain accuracy.
+
+An emotion whose split has no positives (or no negatives) has no defined ``wacc`` or ``auc``:
+those are NaN (with one logged warning), never 0, and the averages over emotions skip them.
+On multi-label data the strict / subset / intersect accuracies describe whole label sets.
+
+Everything is computed with NumPy on (N, K) arrays at once: no loop over samples or emotions.
+The results equal scikit-learn's ``balanced_accuracy_score``, ``f1_score(average="weighted")``,
+``roc_auc_score`` and ``accuracy_score`` computed emotion by emotion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("wacc", "f1", "auc", "acc")
+MULTILABEL_KEYS = ("strict", "subset", "intersect")
+_TUNABLE = ("wacc", "acc", "f1")
+
+
+def weighted_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Balanced accuracy of one binary label: (TPR + TNR) / 2.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,), values in {0, 1}
+
+    Returns
+    -------
+    float, or nan when y_true has a single class.
+    """
+    t = np.asarray(y_true).astype(bool).ravel()
+    p = np.asarray(y_pred).astype(bool).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} values but y_pred has {p.size}")
+    positives = int(t.sum())
+    negatives = t.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    tpr = np.count_nonzero(t & p) / positives
+    tnr = np.count_nonzero(~t & ~p) / negatives
+    return float((tpr + tnr) / 2)
+
+
+def _check(y_true: Any, probs: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert to (bool (N, K), float64 (N, K))."""
+    y = np.asarray(y_true)
+    p = np.asarray(probs, dtype=np.float64)
+    if y.ndim != 2 or p.ndim != 2:
+        raise ValueError(f"expected (N, K) arrays, got y_true {y.shape} and probs {p.shape}")
+    if y.shape != p.shape:
+        raise ValueError(f"y_true has shape {y.shape} but probs has shape {p.shape}")
+    if k is not None and y.shape[1] != k:
+        raise ValueError(f"{y.shape[1]} label columns but {k} emotion names")
+    if y.dtype != bool:
+        if not ((y == 0) | (y == 1)).all():
+            raise ValueError("y_true must hold only 0 and 1")
+        y = y == 1
+    if np.isnan(p).any():
+        raise ValueError("probs contain NaN (did the model diverge?)")
+    return y, p
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """num / den elementwise, ``fill`` where den == 0 (no warnings)."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, fill, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _scores_from_counts(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
+) -> dict[str, np.ndarray]:
+    """wacc, f1 (support-weighted) and acc from confusion counts of any (matching) shape.
+
+    ``wacc`` is NaN where a class is absent from the truth. The weighted F1 follows
+    scikit-learn: each class's F1 is 2TP / (2TP + FP + FN) over the labels present in the truth
+    or the predictions (a class present in neither has support 0, so its value never counts),
+    weighted by the class's support in the truth.
+    """
+    pos = tp + fn
+    neg = tn + fp
+    n = pos + neg
+    wacc = (_ratio(tp, pos) + _ratio(tn, neg)) / 2  # NaN when pos == 0 or neg == 0
+    f1_pos = _ratio(2 * tp, 2 * tp + fp + fn, fill=0.0)
+    f1_neg = _ratio(2 * tn, 2 * tn + fn + fp, fill=0.0)
+    f1 = _ratio(pos * f1_pos + neg * f1_neg, n)
+    acc = _ratio(tp + tn, n)
+    return {"wacc": wacc, "f1": f1, "acc": acc}
+
+
+def _average_ranks(sorted_values: np.ndarray) -> np.ndarray:
+    """1-based ranks of column-sorted values (N, K), ties given their average rank."""
+    n, k = sorted_values.shape
+    index = np.arange(n)[:, None]  # (N, 1)
+    new_group = np.ones((n, k), dtype=bool)
+    new_group[1:] = sorted_values[1:] != sorted_values[:-1]
+    last_of_group = np.ones((n, k), dtype=bool)
+    last_of_group[:-1] = new_group[1:]
+    first = np.maximum.accumulate(np.where(new_group, index, 0), axis=0)  # (N, K)
+    last = np.minimum.accumulate(np.where(last_of_group, index, n - 1)[::-1], axis=0)[::-1]
+    return (first + last) / 2 + 1
+
+
+def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """ROC AUC per column: the Mann-Whitney statistic with averaged tie ranks.
+
+    Parameters
+    ----------
+    y_true : bool array (N, K)
+    probs : float array (N, K)
+
+    Returns
+    -------
+    float array (K,), NaN for a column with a single class.
+    """
+    y = np.asarray(y_true, dtype=bool)
+    p = np.asarray(probs, dtype=np.float64)
+    n = y.shape[0]
+    pos = y.sum(0).astype(np.float64)  # (K,)
+    neg = n - pos
+    if n == 0:
+        return np.full(y.shape[1], np.nan)
+    order = np.argsort(p, axis=0, kind="stable")  # (N, K)
+    ranks = _average_ranks(np.take_along_axis(p, order, axis=0))  # (N, K)
+    y_sorted = np.take_along_axis(y, order, axis=0)  # (N, K)
+    rank_sum = (ranks * y_sorted).sum(0)  # (K,)
+    u = rank_sum - pos * (pos + 1) / 2
+    return _ratio(u, pos * neg)
+
+
+def _thresholds(threshold: Any, k: int) -> np.ndarray:
+    t = np.asarray(threshold, dtype=np.float64)
+    if t.ndim == 0:
+        return np.full(k, float(t))
+    if t.shape != (k,):
+        raise ValueError(f"threshold has shape {t.shape}, expected a float or ({k},)")
+    return t
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def compute_metrics(
+    y_true: Any,
+    probs: Any,
+    emotions: Sequence[str],
+    threshold: float | Sequence[float] | np.ndarray = 0.5,
+) -> dict[str, Any]:
+    """All metrics of one split.
+
+    Parameters
+    ----------
+    y_true : array (N, K), values in {0, 1}
+    probs : array (N, K), probabilities in [0, 1]
+    emotions : the K emotion names, in column order
+    threshold : a float, or an array (K,) of per-emotion thresholds; emotion k is predicted
+        present when ``probs[:, k] > threshold[k]``
+
+    Returns
+    -------
+    dict with keys
+        ``per_emotion``: name -> {"wacc", "f1", "auc", "acc"};
+        ``average``: {"wacc", "f1", "auc", "acc"}, the mean over emotions ignoring NaN
+        (NaN when every emotion is NaN);
+        ``multilabel``: {"strict", "subset", "intersect"} accuracies over samples;
+        ``n``: N; ``positives``: name -> number of positive samples.
+        All numbers are Python floats / ints.
+    """
+    emotions = [str(e) for e in emotions]
+    y, p = _check(y_true, probs, len(emotions))
+    n, k = y.shape
+    pred = p > _thresholds(threshold, k)[None, :]  # (N, K)
+
+    tp = np.count_nonzero(y & pred, axis=0)  # (K,)
+    fp = np.count_nonzero(~y & pred, axis=0)
+    fn = np.count_nonzero(y & ~pred, axis=0)
+    tn = n - tp - fp - fn
+    scores = _scores_from_counts(tp, fp, fn, tn)
+    scores["auc"] = roc_auc(y, p)
+
+    positives = tp + fn
+    undefined = [e for e, c in zip(emotions, positives) if c == 0 or c == n]
+    if undefined:
+        log.warning(
+            "no positive or no negative samples for %s among %d: weighted accuracy and AUC "
+            "are NaN for them and left out of the averages",
+            ", ".join(undefined),
+            n,
+        )
+
+    if n:
+        wrong = pred != y  # (N, K)
+        strict = float(np.mean(~wrong.any(1)))
+        subset = float(np.mean(pred.any(1) & ~(pred & ~y).any(1)))
+        intersect = float(np.mean((pred & y).any(1)))
+    else:
+        strict = subset = intersect = float("nan")
+
+    return {
+        "per_emotion": {
+            e: {key: float(scores[key][i]) for key in METRIC_KEYS} for i, e in enumerate(emotions)
+        },
+        "average": {key: _nanmean(scores[key]) for key in METRIC_KEYS},
+        "multilabel": {"strict": strict, "subset": subset, "intersect": intersect},
+        "n": int(n),
+        "positives": {e: int(c) for e, c in zip(emotions, positives)},
+    }
+
+
+def tune_thresholds(y_true: Any, probs: Any, metric: str = "wacc") -> np.ndarray:
+    """Per-emotion thresholds that maximise ``metric`` on the given (validation) predictions.
+
+    Every distinct cut of the sorted probabilities is scored at once from cumulative counts.
+    The threshold returned for a cut is the midpoint between the two probabilities it
+    separates (so ``probs > threshold`` reproduces the cut); among equally good cuts the one
+    whose threshold is closest to 0.5 wins.
+
+    Parameters
+    ----------
+    y_true : array (N, K), values in {0, 1}
+    probs : array (N, K), probabilities
+    metric : ``"wacc"`` (default), ``"acc"`` or ``"f1"`` (support-weighted)
+
+    Returns
+    -------
+    float array (K,); 0.5 for an emotion with a single class in ``y_true`` (or N = 0).
+    """
+    if metric not in _TUNABLE:
+        raise ValueError(f"cannot tune thresholds for {metric!r}: choose one of {_TUNABLE}")
+    y, p = _check(y_true, probs)
+    n, k = y.shape
+    out = np.full(k, 0.5)
+    if n == 0:
+        return out
+    order = np.argsort(p, axis=0, kind="stable")
+    s = np.take_along_axis(p, order, axis=0)  # (N, K) ascending
+    ys = np.take_along_axis(y, order, axis=0)  # (N, K)
+    pos = ys.sum(0)  # (K,)
+    neg = n - pos
+
+    # cut c in 0..N: the c lowest probabilities are predicted negative, the rest positive
+    fn = np.zeros((n + 1, k), dtype=np.int64)
+    fn[1:] = np.cumsum(ys, axis=0)  # (N+1, K)
+    tn = np.arange(n + 1)[:, None] - fn
+    tp = pos[None, :] - fn
+    fp = neg[None, :] - tn
+    score = _scores_from_counts(tp, fp, fn, tn)[metric]  # (N+1, K)
+
+    # a cut between equal probabilities cannot be realised by a threshold
+    valid = np.ones((n + 1, k), dtype=bool)
+    valid[1:n] = s[1:] != s[:-1]
+    # threshold of cut c: between s[c-1] and s[c]; below everything for c = 0, the maximum
+    # for c = N (nothing is above it)
+    lower = np.vstack([np.nextafter(s[:1], -np.inf), s])  # (N+1, K): s[c-1]
+    upper = np.vstack([s, s[-1:]])  # (N+1, K): s[c]
+    mid = lower + (upper - lower) / 2
+    thr = np.where((mid < upper) | (np.arange(n + 1)[:, None] == n), mid, lower)
+    thr[0] = lower[0]
+
+    score = np.where(valid & ~np.isnan(score), score, -np.inf)
+    best = score.max(0)  # (K,)
+    ties = score >= best[None, :] - 1e-12
+    distance = np.where(ties, np.abs(thr - 0.5), np.inf)
+    choice = distance.argmin(0)  # (K,)
+    tuned = thr[choice, np.arange(k)]
+    defined = (pos > 0) & (neg > 0) if metric == "wacc" else np.isfinite(best)
+    out[defined] = tuned[defined]
+    return out
+
+
+def average_key(dataset_name: str) -> str:
+    """The validation average used to select models on a dataset.
+
+    Weighted accuracy for CMU-MOSEI-like multi-label data, plain accuracy for IEMOCAP
+    (``"iemocap"``, ``"iemocap9"``), weighted accuracy otherwise.
+    """
+    name = (dataset_name or "").lower()
+    if name.startswith("iemocap"):
+        return "acc"
+    return "wacc"
