@@ -1,0 +1,92 @@
+"""LF-LSTM baseline: late fusion of per-modality recurrent encoders.
+
+Each modality has its own (bidirectional) LSTM or GRU; their utterance vectors are
+concatenated and scored by a linear head with one output unit per emotion name. The
+modalities are encoded separately, so they may have different numbers of steps (unaligned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from emotrans.models.encoders import RNNEncoder
+from emotrans.models.heads import EmotionHead, HeadModel, config_modalities
+
+if TYPE_CHECKING:
+    from emotrans.config import RunConfig
+
+DEFAULT_HIDDEN = {"text": 300, "audio": 200, "vision": 100}
+
+
+class LFLSTM(HeadModel):
+    """Late-fusion recurrent baseline.
+
+    Parameters
+    ----------
+    modalities : subset of ("text", "audio", "vision"), canonical order
+    dims : feature dimension D per modality
+    hidden : hidden size per modality (default text 300, audio 200, vision 100)
+    num_layers, dropout, cell, bidirectional, pooling : encoder settings (see
+        :class:`~emotrans.models.encoders.RNNEncoder`); the two directions are concatenated,
+        so modality m contributes 2 H_m values when bidirectional
+    output_dropout : dropout on the concatenated utterance vector before the head
+    """
+
+    name = "lf-lstm"
+    description = "late fusion: one recurrent encoder per modality, vectors concatenated"
+    uses_embeddings = False
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        dims: dict[str, int],
+        hidden: dict[str, int] | None = None,
+        num_layers: int = 2,
+        dropout: float = 0.15,
+        cell: str = "lstm",
+        bidirectional: bool = True,
+        pooling: str = "last",
+        output_dropout: float | None = None,
+    ) -> None:
+        super().__init__(modalities)
+        hidden = {**DEFAULT_HIDDEN, **(hidden or {})}
+        self.encoders = nn.ModuleDict(
+            {
+                m: RNNEncoder(
+                    dims[m], hidden[m], num_layers, dropout, cell, bidirectional, "concat", pooling
+                )
+                for m in self.modalities
+            }
+        )
+        self.dropout = nn.Dropout(dropout if output_dropout is None else output_dropout)
+        self.head = EmotionHead(sum(e.output_size for e in self.encoders.values()))
+
+    @classmethod
+    def from_config(cls, config: RunConfig, dims: dict[str, int], embedding_dim: int) -> LFLSTM:
+        modalities = config_modalities(config, dims)
+        hidden = {
+            "text": config.hidden_text or DEFAULT_HIDDEN["text"],
+            "audio": config.hidden_audio,
+            "vision": config.hidden_vision,
+        }
+        return cls(
+            modalities,
+            dims,
+            hidden=hidden,
+            num_layers=config.layers,
+            dropout=config.dropout,
+            cell=config.rnn,
+            bidirectional=config.bidirectional,
+            pooling=config.pooling,
+        )
+
+    def forward(
+        self, features: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        vectors = [self.encoders[m](features[m], lengths[m]) for m in self.modalities]
+        vec = torch.cat(vectors, dim=1)  # (B, sum of 2 H_m)
+        return self.head(self.dropout(vec))  # (B, K)
