@@ -1,0 +1,32 @@
+"""Datasets: the unified :class:`Dataset` type, loaders for every source format, the native
+format, and the synthetic generator.
+
+>>> from emotrans.data import load
+>>> ds = load("data/mosei")          # format detected from the files
+>>> ds["train"].features["text"].shape
+(16326, 20, 300)
+
+Importing this package never imports torch.
+"""
+
+from __future__ import annotations
+
+from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.data.loader import FORMATS, detect_format, load
+from emotrans.data.native import load_native, save_native
+from emotrans.data.synthetic import generate, oracle_logits, write_synthetic
+
+__all__ = [
+    "FORMATS",
+    "MODALITIES",
+    "SPLITS",
+    "Dataset",
+    "Split",
+    "detect_format",
+    "generate",
+    "load",
+    "load_native",
+    "oracle_logits",
+    "save_native",
+    "write_synthetic",
+]

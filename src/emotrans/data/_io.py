@@ -1,0 +1,269 @@
+"""Private helpers shared by the loaders: HDF5 reads, restricted unpickling, cleaning.
+
+Every problem with a file surfaces as a one-line :class:`DataFormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotrans.errors import DataFormatError
+
+ROW_CHUNK_BYTES = 4 << 20
+"""Target size of one block of rows read and cleaned at a time (fits in cache)."""
+
+
+def default_ids(split: str, n: int) -> np.ndarray:
+    """Sample ids ``"<split>_<i>"`` for formats that carry none; shape (N,), str."""
+    return np.array([f"{split}_{i}" for i in range(n)], dtype=str)
+
+
+def require_file(path: Path) -> Path:
+    """``path`` if it is a file, else a :class:`DataFormatError` naming it."""
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file")
+    return path
+
+
+# -- HDF5 ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_h5(path: Path) -> Iterator[Any]:
+    """Open an HDF5 file for reading; unreadable, truncated or non-HDF5 files raise
+    :class:`DataFormatError`."""
+    import h5py
+
+    require_file(path)
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataFormatError(
+            f"{path}: not a readable HDF5 file (truncated or wrong format: {_first_line(exc)})"
+        ) from None
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def h5_dataset(handle: Any, key: str, path: Path) -> Any:
+    """The dataset ``key`` of an open file, or a :class:`DataFormatError` listing what is there."""
+    import h5py
+
+    obj = handle.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        present = ", ".join(sorted(handle.keys())[:8]) or "nothing"
+        raise DataFormatError(f"{path}: no dataset {key!r} (has {present})")
+    return obj
+
+
+def read_h5_float32(dset: Any, path: Path, ndim: int) -> np.ndarray:
+    """Read a whole numeric dataset into one new float32 array (the only copy).
+
+    HDF5 converts other float types while reading, in its own small buffer, so no
+    intermediate array of the stored type is created.
+    """
+    if len(dset.shape) != ndim:
+        raise DataFormatError(
+            f"{path}: {dset.name.lstrip('/')} has shape {dset.shape}, expected {ndim} dimensions"
+        )
+    if dset.dtype.kind not in "fiu":
+        raise DataFormatError(f"{path}: {dset.name.lstrip('/')} holds {dset.dtype}, not numbers")
+    out = np.empty(dset.shape, dtype=np.float32)
+    if out.size:
+        try:
+            dset.read_direct(out)
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataFormatError(
+                f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {_first_line(exc)})"
+            ) from None
+    return out
+
+
+# -- pickles ------------------------------------------------------------------------------------
+
+# Classes a feature pickle may reference. Anything else (in particular os.system and friends)
+# is refused, so loading a pickle cannot run arbitrary code.
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+    ("codecs", "encode"),
+    ("collections", "OrderedDict"),
+    ("__builtin__", "set"),
+    ("builtins", "set"),
+    ("__builtin__", "frozenset"),
+    ("builtins", "frozenset"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"),
+    ("builtins", "object"),
+}
+
+
+class _FeatureUnpickler(pickle.Unpickler):
+    """Unpickler limited to numpy arrays and plain containers."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module.startswith("numpy.core."):  # numpy 1.x names, moved to numpy._core in 2.x
+            module = "numpy._core." + module[len("numpy.core.") :]
+        return super().find_class(module, name)
+
+
+def load_pickle(path: Path, encoding: str = "ASCII") -> Any:
+    """Load a pickle of numpy arrays and containers without executing arbitrary code.
+
+    ``encoding="latin1"`` reads Python-2 pickles (whose numpy buffers are byte strings).
+    """
+    require_file(path)
+    try:
+        with open(path, "rb") as handle:
+            return _FeatureUnpickler(handle, encoding=encoding).load()
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as exc:
+        raise DataFormatError(
+            f"{path}: not a readable pickle of arrays (truncated or wrong format: "
+            f"{_first_line(exc)})"
+        ) from None
+
+
+def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:
+    """``array`` as a float32 numpy array with ``ndim`` dimensions (copies only if needed)."""
+    try:
+        out = np.asarray(array, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: {what} is not numeric ({_first_line(exc)})") from None
+    if out.ndim != ndim:
+        raise DataFormatError(f"{path}: {what} has shape {out.shape}, expected {ndim} dimensions")
+    if not out.flags.writeable or not out.flags.c_contiguous:
+        out = np.array(out, dtype=np.float32, order="C")
+    return out
+
+
+# -- cleaning -----------------------------------------------------------------------------------
+
+
+def clean_block(block: np.ndarray) -> int:
+    """Replace non-finite values of ``block`` by 0 in place; return how many there were.
+
+    A finite sum proves that there are none (NaN and infinities propagate), which is much
+    cheaper than the elementwise test on clean data.
+    """
+    if np.isfinite(block.sum()):
+        return 0
+    bad = ~np.isfinite(block)
+    count = int(bad.sum())
+    if count:
+        block[bad] = 0.0
+    return count
+
+
+def first_valid_step(block: np.ndarray) -> np.ndarray:
+    """Index of the first step with a non-zero feature, per row; T for an all-zero row.
+
+    Parameters
+    ----------
+    block : array of shape (n, T, D)
+
+    Returns
+    -------
+    array of shape (n,), int64
+    """
+    t = block.shape[1]
+    nonzero = (block != 0).any(axis=2)  # (n, T)
+    return np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), t).astype(np.int64)
+
+
+def rows_per_block(shape: Sequence[int]) -> int:
+    """Rows of an (N, T, D) float32 array that make one block of about ``ROW_CHUNK_BYTES``."""
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * 4)
+    return max(1, ROW_CHUNK_BYTES // row_bytes)
+
+
+def clean_and_measure(features: np.ndarray) -> tuple[np.ndarray, int]:
+    """Clean ``features`` in place (non-finite -> 0) and find each row's first valid step.
+
+    Parameters
+    ----------
+    features : float32 array of shape (N, T, D), left zero padded
+
+    Returns
+    -------
+    first : int64 array of shape (N,), first non-zero step (T for an all-zero row)
+    nonfinite : number of values replaced
+    """
+    n = features.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    count = 0
+    step = rows_per_block(features.shape)
+    for start in range(0, n, step):
+        block = features[start : start + step]
+        count += clean_block(block)
+        first[start : start + step] = first_valid_step(block)
+    return first, count
+
+
+def read_clean_measure(dset: Any, path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read an (N, T, D) HDF5 dataset block by block into one float32 array, cleaning and
+    measuring each block while it is still in cache.
+
+    Returns
+    -------
+    features : float32 array of shape (N, T, D)
+    first : int64 array of shape (N,), first non-zero step per row
+    nonfinite : number of non-finite values replaced by 0
+    """
+    if len(dset.shape) != 3:
+        raise DataFormatError(
+            f"{path}: {dset.name.lstrip('/')} has shape {dset.shape}, expected (N, T, D)"
+        )
+    if dset.dtype.kind not in "fiu":
+        raise DataFormatError(f"{path}: {dset.name.lstrip('/')} holds {dset.dtype}, not numbers")
+    out = np.empty(dset.shape, dtype=np.float32)
+    n = out.shape[0]
+    first = np.empty(n, dtype=np.int64)
+    count = 0
+    step = rows_per_block(out.shape)
+    try:
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            sel = np.s_[start:stop]
+            dset.read_direct(out, sel, sel)
+            block = out[sel]
+            count += clean_block(block)
+            first[sel] = first_valid_step(block)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFormatError(
+            f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {_first_line(exc)})"
+        ) from None
+    return out, first, count
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,175 @@
+"""CMU-MOSEI emotion in the reference h5 layout (one HDF5 file per modality and split).
+
+A directory holds, per split ``train``/``valid``/``test``::
+
+    text_{split}_emb.h5   d1: (N, 20, 300)  word vectors
+    audio_{split}.h5      d1: (N, 20, 74)   COVAREP (may contain -inf)
+    video_{split}.h5      d1: (N, 20, 35)   FACET
+    ey_{split}.h5         d1: (N, 6)        intensities 0..3: anger, disgust, fear, happy, sad,
+                                            surprise
+
+An emotion is present when its intensity is > 0; intensities are kept. Sequences are left
+zero padded and aligned, so one valid length per sample is shared by all modalities: the
+number of steps from the first step where any modality is non-zero. Non-finite features are
+replaced by 0 and counted.
+
+Each array is read straight into one preallocated float32 array, block by block, and each
+block is cleaned and measured while it is in cache: peak memory stays close to the arrays'
+own size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emotrans.data._io import default_ids, h5_dataset, open_h5, read_clean_measure, read_h5_float32
+from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.errors import DataFormatError
+
+log = logging.getLogger(__name__)
+
+EMOTIONS: list[str] = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
+"""Label columns of ``ey_{split}.h5``, in file order."""
+
+FEATURE_FILES: dict[str, str] = {
+    "text": "text_{split}_emb.h5",
+    "audio": "audio_{split}.h5",
+    "vision": "video_{split}.h5",
+}
+LABEL_FILE = "ey_{split}.h5"
+KEY = "d1"
+
+
+def feature_path(directory: Path, modality: str, split: str) -> Path:
+    """Path of one modality's file for ``split``."""
+    return directory / FEATURE_FILES[modality].format(split=split)
+
+
+def label_path(directory: Path, split: str) -> Path:
+    """Path of the label (intensity) file for ``split``."""
+    return directory / LABEL_FILE.format(split=split)
+
+
+def looks_like(directory: Path) -> bool:
+    """Whether ``directory`` holds files of this layout."""
+    return any(label_path(directory, s).exists() for s in SPLITS) or any(
+        feature_path(directory, m, s).exists() for m in MODALITIES for s in SPLITS
+    )
+
+
+def load_mosei_h5(
+    directory: str | Path,
+    splits: Sequence[str] = SPLITS,
+    modalities: Sequence[str] | None = None,
+) -> Dataset:
+    """Load CMU-MOSEI emotion from the reference h5 layout.
+
+    Parameters
+    ----------
+    directory : folder holding the ``*_{split}*.h5`` files
+    splits : splits to read
+    modalities : modalities to read; default: every modality with a file for any split (it
+        must then have a file for every split)
+
+    Returns
+    -------
+    Dataset named ``"mosei"`` with emotions anger, disgust, fear, happy, sad, surprise; per
+    split features (N, T, D) float32, labels (N, 6) uint8, intensities (N, 6) float32.
+
+    Raises
+    ------
+    DataFormatError
+        A file is missing, unreadable, lacks ``d1``, or its shape disagrees with the others.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFormatError(f"{directory}: no such directory")
+    if modalities is None:
+        modalities = [
+            m for m in MODALITIES if any(feature_path(directory, m, s).exists() for s in splits)
+        ]
+    if not modalities:
+        raise DataFormatError(
+            f"{directory}: no feature file of the CMU-MOSEI h5 layout "
+            f"(expected e.g. {FEATURE_FILES['text'].format(split='train')})"
+        )
+    out: dict[str, Split] = {}
+    nonfinite: dict[str, int] = {}
+    reference: dict[str, tuple[int, Path]] = {}
+    aligned = True
+    for split in splits:
+        split_data, counts, split_aligned = _load_split(directory, split, modalities, reference)
+        out[split] = split_data
+        aligned &= split_aligned
+        nonfinite.update({f"{split}/{m}": c for m, c in counts.items()})
+    found = sum(nonfinite.values())
+    if found:
+        log.info("%s: replaced %d non-finite feature values by 0", directory, found)
+    dataset = Dataset(
+        name="mosei",
+        emotions=list(EMOTIONS),
+        splits=out,
+        aligned=aligned,
+        source=str(directory),
+        nonfinite=nonfinite,
+        meta={"format": "mosei-h5"},
+    )
+    return dataset.validate()
+
+
+def _load_split(
+    directory: Path,
+    split: str,
+    modalities: Sequence[str],
+    reference: dict[str, tuple[int, Path]],
+) -> tuple[Split, dict[str, int], bool]:
+    ey_path = label_path(directory, split)
+    with open_h5(ey_path) as handle:
+        intensities = read_h5_float32(h5_dataset(handle, KEY, ey_path), ey_path, ndim=2)
+    n = intensities.shape[0]
+    if intensities.shape[1] != len(EMOTIONS):
+        raise DataFormatError(
+            f"{ey_path}: labels have shape {intensities.shape}, expected ({n}, {len(EMOTIONS)}) "
+            f"intensities for {', '.join(EMOTIONS)}"
+        )
+    if not np.isfinite(intensities).all():
+        raise DataFormatError(f"{ey_path}: labels contain non-finite values")
+    features: dict[str, np.ndarray] = {}
+    firsts: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for m in modalities:
+        path = feature_path(directory, m, split)
+        with open_h5(path) as handle:
+            x, first, count = read_clean_measure(h5_dataset(handle, KEY, path), path)
+        if x.shape[0] != n:
+            raise DataFormatError(
+                f"{path}: {x.shape[0]} samples but {n} label rows in {ey_path.name}"
+            )
+        dim, where = reference.setdefault(m, (x.shape[2], path))
+        if x.shape[2] != dim:
+            raise DataFormatError(
+                f"{path}: {x.shape[2]} {m} features per step but {dim} in {where.name}"
+            )
+        features[m], firsts[m], counts[m] = x, first, count
+    steps = {x.shape[1] for x in features.values()}
+    aligned = len(steps) == 1
+    if aligned:
+        # One length per sample for all modalities: from the first step any of them uses.
+        t = steps.pop()
+        shared = t - np.minimum.reduce(list(firsts.values()))  # (N,)
+        lengths = {m: shared for m in features}
+    else:
+        lengths = {m: features[m].shape[1] - firsts[m] for m in features}
+    labels = (intensities > 0).astype(np.uint8)  # (N, 6)
+    split_data = Split(
+        features=features,
+        lengths=lengths,
+        labels=labels,
+        ids=default_ids(split, n),
+        intensities=intensities,
+    )
+    return split_data, counts, aligned

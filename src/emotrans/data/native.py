@@ -1,0 +1,221 @@
+"""The native emotrans format: one HDF5 file per dataset that round-trips :class:`Dataset`.
+
+Layout (``.h5``)::
+
+    attrs["manifest"]            JSON: {"format": "emotrans", "version": 1, "name", "emotions",
+                                 "aligned", "source", "meta", "nonfinite", "splits",
+                                 "modalities"}
+    /<split>/features/<modality> float32 (N, T_m, D_m), left zero padded
+    /<split>/lengths/<modality>  int64 (N,)
+    /<split>/labels              uint8 (N, K)
+    /<split>/ids                 UTF-8 strings (N,)
+    /<split>/intensities         float32 (N, K), only when the dataset has them
+
+Convert any dataset with ``emotrans data convert PATH --out FILE.h5`` or
+:func:`save_native`. Arrays are stored uncompressed and contiguous so that loading is one
+read per array into a preallocated array.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emotrans.atomic import atomic_path
+from emotrans.data._io import h5_dataset, open_h5, read_h5_float32, require_file
+from emotrans.data.dataset import Dataset, Split
+from emotrans.errors import DataFormatError
+
+log = logging.getLogger(__name__)
+
+FORMAT_MARKER = "emotrans"
+VERSION = 1
+MANIFEST_ATTR = "manifest"
+SUFFIX = ".h5"
+
+
+def save_native(dataset: Dataset, path: str | Path) -> Path:
+    """Write ``dataset`` to one native HDF5 file, atomically.
+
+    Parameters
+    ----------
+    dataset : the dataset; its features must be finite (every loader cleans them)
+    path : target file, conventionally ending in ``.h5``
+
+    Returns
+    -------
+    The path written.
+
+    Raises
+    ------
+    DataFormatError
+        The dataset is inconsistent, has non-finite features, or its ``meta`` is not
+        JSON-serialisable.
+    """
+    import h5py
+
+    path = Path(path)
+    dataset.validate()
+    for split_name, split in dataset.splits.items():
+        for m, x in split.features.items():
+            if not np.isfinite(x).all():
+                raise DataFormatError(
+                    f"{dataset.source or dataset.name} [{split_name}]: {m} features contain "
+                    "non-finite values; replace them before saving"
+                )
+    manifest = {
+        "format": FORMAT_MARKER,
+        "version": VERSION,
+        "name": dataset.name,
+        "emotions": list(dataset.emotions),
+        "aligned": bool(dataset.aligned),
+        "source": dataset.source,
+        "meta": dataset.meta,
+        "nonfinite": {k: int(v) for k, v in dataset.nonfinite.items()},
+        "splits": list(dataset.splits),
+        "modalities": {k: list(s.features) for k, s in dataset.splits.items()},
+    }
+    try:
+        manifest_text = json.dumps(manifest)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(
+            f"{dataset.source or dataset.name}: metadata is not JSON-serialisable ({exc})"
+        ) from None
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs[MANIFEST_ATTR] = manifest_text
+        for split_name, split in dataset.splits.items():
+            g = f.create_group(split_name)
+            for m, x in split.features.items():
+                g.create_dataset(f"features/{m}", data=np.ascontiguousarray(x, np.float32))
+                g.create_dataset(f"lengths/{m}", data=np.asarray(split.lengths[m], np.int64))
+            g.create_dataset("labels", data=np.asarray(split.labels, np.uint8))
+            ids = np.array([str(i) for i in split.ids], dtype=object)
+            g.create_dataset("ids", data=ids, dtype=h5py.string_dtype("utf-8"))
+            if split.intensities is not None:
+                g.create_dataset("intensities", data=np.asarray(split.intensities, np.float32))
+    log.info("wrote %s", path)
+    return path
+
+
+def is_native(path: str | Path) -> bool:
+    """Whether ``path`` is an HDF5 file carrying the emotrans manifest (never raises)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            text = _manifest_text(f)
+            return text is not None and json.loads(text).get("format") == FORMAT_MARKER
+    except Exception:  # any unreadable file is simply "not native"
+        return False
+
+
+def load_native(path: str | Path) -> Dataset:
+    """Load a native emotrans file written by :func:`save_native`.
+
+    Returns
+    -------
+    The dataset exactly as saved (arrays, ids, emotions, meta, non-finite counts); ``source``
+    is ``path`` (the original source stays in the file's manifest).
+
+    Raises
+    ------
+    DataFormatError
+        Missing, truncated or non-HDF5 file, no emotrans manifest, newer version, or a
+        missing or inconsistent array.
+    """
+    path = require_file(Path(path))
+    with open_h5(path) as f:
+        manifest = _read_manifest(f, path)
+        splits: dict[str, Split] = {}
+        for split_name in manifest["splits"]:
+            g = f.get(split_name)
+            if g is None:
+                raise DataFormatError(f"{path}: no group for split {split_name!r}")
+            splits[split_name] = _read_split(
+                g, path, split_name, manifest["modalities"][split_name]
+            )
+    dataset = Dataset(
+        name=str(manifest["name"]),
+        emotions=[str(e) for e in manifest["emotions"]],
+        splits=splits,
+        aligned=bool(manifest["aligned"]),
+        source=str(path),
+        nonfinite={str(k): int(v) for k, v in manifest.get("nonfinite", {}).items()},
+        meta=dict(manifest.get("meta") or {}),
+    )
+    return dataset.validate()
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The JSON manifest of a native file (cheap: reads no array)."""
+    path = require_file(Path(path))
+    with open_h5(path) as f:
+        return _read_manifest(f, path)
+
+
+def _manifest_text(f: Any) -> str | None:
+    text = f.attrs.get(MANIFEST_ATTR)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return text if isinstance(text, str) else None
+
+
+def _read_manifest(f: Any, path: Path) -> dict[str, Any]:
+    text = _manifest_text(f)
+    if text is None:
+        raise DataFormatError(f"{path}: HDF5 file without an emotrans manifest (not native)")
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_MARKER:
+        raise DataFormatError(f"{path}: manifest is not an emotrans manifest (not native)")
+    version = manifest.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise DataFormatError(
+            f"{path}: native format version {version!r}; this emotrans reads up to {VERSION}"
+        )
+    required = ("name", "emotions", "aligned", "splits", "modalities")
+    missing = [k for k in required if k not in manifest]
+    if missing:
+        raise DataFormatError(f"{path}: manifest lacks {', '.join(missing)}")
+    return manifest
+
+
+def _read_split(g: Any, path: Path, split: str, modalities: list[str]) -> Split:
+    features: dict[str, np.ndarray] = {}
+    lengths: dict[str, np.ndarray] = {}
+    for m in modalities:
+        features[m] = read_h5_float32(h5_dataset(g, f"features/{m}", path), path, ndim=3)
+        lengths[m] = _read_exact(h5_dataset(g, f"lengths/{m}", path), path, np.int64)
+    labels = _read_exact(h5_dataset(g, "labels", path), path, np.uint8)
+    ids_dset = h5_dataset(g, "ids", path)
+    try:
+        ids = np.array(ids_dset.asstr()[()].tolist(), dtype=str).reshape(-1)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataFormatError(f"{path}: cannot read {split}/ids ({exc})") from None
+    intensities = None
+    if "intensities" in g:
+        intensities = read_h5_float32(h5_dataset(g, "intensities", path), path, ndim=2)
+    return Split(
+        features=features, lengths=lengths, labels=labels, ids=ids, intensities=intensities
+    )
+
+
+def _read_exact(dset: Any, path: Path, dtype: type) -> np.ndarray:
+    out = np.empty(dset.shape, dtype=dtype)
+    if out.size:
+        try:
+            dset.read_direct(out)
+        except (OSError, ValueError, TypeError) as exc:
+            raise DataFormatError(
+                f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {exc})"
+            ) from None
+    return out
