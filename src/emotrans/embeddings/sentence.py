@@ -54,13 +54,13 @@ def _go_offline() -> None:
 def load_sentence_model(path: str | Path) -> Any:
     """The SentenceTransformer in folder ``path`` on CPU, loaded once per process."""
     key = str(Path(path).resolve())
+    _go_offline()  # every time: a cached model must not leave the switches off either
     with _LOCK:
         model = _MODELS.get(key)
         if model is not None:
             return model
         if not Path(key, "modules.json").is_file() and not Path(key, "config.json").is_file():
             raise EmbeddingError(f"{path}: not a sentence-transformers model folder")
-        _go_offline()
         try:
             import transformers
             from sentence_transformers import SentenceTransformer

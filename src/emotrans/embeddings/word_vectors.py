@@ -105,7 +105,9 @@ def _read_head(path: Path, gz: bool, size: int) -> bytes:
     try:
         with _open_stream(path, gz) as fh:
             return fh.read(size)
-    except (OSError, EOFError, zlib.error) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise EmbeddingError(f"{path}: truncated or corrupt gzip stream ({exc})") from None
+    except OSError as exc:
         raise EmbeddingError(f"{path}: cannot read ({exc})") from None
 
 
