@@ -47,7 +47,7 @@ from emotrans.errors import EmbeddingError
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 24  # 16 MiB per read
+CHUNK_BYTES = 1 << 20  # 1 MiB per read: fits in CPU caches, measured fastest
 _SNIFF_BYTES = 1 << 16
 _SUGGEST_CAP = 20_000  # tokens kept per initial letter for close-spelling suggestions
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -229,7 +229,9 @@ class _Scanner:
         buckets = self.buckets
         cap = _SUGGEST_CAP
         pos = start
+        lines = 0
         while pos < end:
+            lines += 1
             nl = find(b"\n", pos, end)
             sp = find(b" ", pos, nl)
             if sp < 0:
@@ -243,7 +245,7 @@ class _Scanner:
                     if len(bucket[1]) < cap:
                         bucket[1].append(piece)
             pos = nl + 1
-        self.lines_done += data.count(b"\n", start, end)
+        self.lines_done += lines
         return False
 
     def scan_text(self, fh: io.BufferedIOBase) -> bool:
