@@ -92,7 +92,7 @@ def glove(tmp_path):
     return write_text(tmp_path / "glove.txt")
 
 
-@pytest.fixture(params=[7, 64, 1 << 24], ids=["chunk7", "chunk64", "chunk16M"])
+@pytest.fixture(params=[3, 7, 64, 1 << 24], ids=["chunk3", "chunk7", "chunk64", "chunk16M"])
 def chunk_size(request, monkeypatch):
     """Small chunks make lines and binary records straddle chunk boundaries."""
     monkeypatch.setattr(wv, "CHUNK_BYTES", request.param)

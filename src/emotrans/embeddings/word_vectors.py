@@ -295,8 +295,12 @@ class _Scanner:
         buckets = self.buckets
         cap = _SUGGEST_CAP
         buf = fh.read(CHUNK_BYTES)
-        nl = buf.find(b"\n")
-        pos = nl + 1
+        while b"\n" not in buf:  # the header line, however small the chunks
+            more = fh.read(CHUNK_BYTES)
+            if not more:
+                raise self._fail("line 1", "no end of the header line")
+            buf += more
+        pos = buf.find(b"\n") + 1
         record = 0
         count = self.fmt.count or 0
         while record < count:
