@@ -134,7 +134,13 @@ def train_run(
     from emotrans.training.plans import prepare
     from emotrans.training.report import render_run_report
     from emotrans.training.rundir import RunDir, staging_dir
-    from emotrans.training.trainer import Trainer, pos_weights, predict_logits, sigmoid
+    from emotrans.training.trainer import (
+        Trainer,
+        pos_weights,
+        predict_logits,
+        seed_everything,
+        sigmoid,
+    )
 
     start = time.perf_counter()
     if config.threads > 0:
@@ -152,6 +158,7 @@ def train_run(
     with staging_dir(out, overwrite=overwrite) as tmp:
         run = RunDir(tmp)
         run.write_config(config)
+        seed_everything(config.seed)  # model initialisation is part of the seeded run
         model, dim = plan.model if plan.model is not None else build(config, train_ds.dims, names)
         n_params = model.num_parameters()
         log.info("%s: %d trainable parameters", config.model, n_params)

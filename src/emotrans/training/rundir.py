@@ -123,14 +123,15 @@ class RunDir:
         write_text_atomic(self.path / "report.md", text)
 
     # -- reading ---------------------------------------------------------------------------
-    def _read_json(self, name: str) -> Any:
+    def _read_json(self, name: str, nulls_as_nan: bool = False) -> Any:
         file = self.path / name
         if not file.is_file():
             if not self.path.is_dir():
                 raise RunDirError(f"{self.path}: no such run directory")
             raise RunDirError(f"{file}: missing; {self.path} is not a finished run directory")
         try:
-            return _none_to_nan(json.loads(file.read_text(encoding="utf-8")))
+            data = json.loads(file.read_text(encoding="utf-8"))
+            return _none_to_nan(data) if nulls_as_nan else data
         except json.JSONDecodeError as exc:
             raise RunDirError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
 
@@ -143,7 +144,7 @@ class RunDir:
         return self._read_json("model.json")
 
     def metrics(self) -> dict[str, Any]:
-        return self._read_json("metrics.json")
+        return self._read_json("metrics.json", nulls_as_nan=True)
 
     def history(self) -> list[dict[str, str]]:
         file = self.path / "history.csv"
