@@ -1,0 +1,206 @@
+"""``emotrans data``: generate synthetic datasets, inspect and convert dataset files."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("mosei", "iemocap", "iemocap9", "mosei-senti")
+SYNTH_FORMATS = ("mosei-h5", "mult", "mult-noalign", "iemocap9", "native")
+DEFAULT_FORMAT = {
+    "mosei": "mosei-h5",
+    "iemocap": "mult",
+    "iemocap9": "iemocap9",
+    "mosei-senti": "mult",
+}
+INPUT_FORMATS = ("auto", "mosei-h5", "mult", "mult-noalign", "iemocap9", "native")
+_CSD_MODULE = "emotrans.cli.data_csd"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "data",
+        help="generate, inspect and convert datasets",
+        description="Generate synthetic datasets with a planted signal, inspect dataset "
+        "files, and convert them to the native emotrans format.",
+    )
+    data_subparsers = p.add_subparsers(dest="data_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: _no_action(p))
+
+    s = data_subparsers.add_parser(
+        "synth",
+        help="write a synthetic dataset with a planted signal",
+        description="Write a synthetic dataset of the real sizes and shapes (times --scale) in "
+        "one of the supported formats, with the generator's oracle scores (oracle.npz), its "
+        "settings (synthetic.json) and the emotion vectors it used (emotion_vectors.json).",
+    )
+    s.add_argument("--dataset", choices=DATASETS, default="mosei", help="default: mosei")
+    s.add_argument(
+        "--format",
+        choices=SYNTH_FORMATS,
+        default=None,
+        help="file format (default: the dataset's usual one: mosei -> mosei-h5, iemocap and "
+        "mosei-senti -> mult, iemocap9 -> iemocap9)",
+    )
+    s.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiplies every split size (rounded half up, at least 8 per split; default 1)",
+    )
+    s.add_argument("--seed", type=int, default=0, help="world and sample seed (default 0)")
+    s.add_argument(
+        "--embeddings",
+        default="default",
+        help="embedding source of the emotion vectors: default, random:SEED[:DIM], dict:PATH, "
+        "glove:PATH, ... (default: default, the embedded sentence model)",
+    )
+    s.add_argument("--out", required=True, help="output directory (new, or a previous output)")
+    s.set_defaults(func=_synth)
+
+    i = data_subparsers.add_parser(
+        "inspect",
+        help="summarise a dataset: splits, shapes, label counts, non-finite values",
+        description="Load a dataset (any supported format) and print its splits, sample "
+        "counts, steps and dimensions per modality, label counts per emotion and the number "
+        "of non-finite feature values replaced by 0.",
+    )
+    i.add_argument("path", help="dataset directory or file")
+    i.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="default: auto")
+    i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    i.set_defaults(func=_inspect)
+
+    c = data_subparsers.add_parser(
+        "convert",
+        help="convert a dataset to the native emotrans format (one .h5 file)",
+        description="Load a dataset in any supported format and write it as one native "
+        "emotrans .h5 file.",
+    )
+    c.add_argument("path", help="dataset directory or file")
+    c.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="default: auto")
+    c.add_argument("--out", required=True, help="output file (.h5), or a directory")
+    c.set_defaults(func=_convert)
+
+    if importlib.util.find_spec(_CSD_MODULE):
+        importlib.import_module(_CSD_MODULE).register(data_subparsers)
+
+
+def _no_action(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 1
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from emotrans.data.synthetic import write_synthetic
+
+    fmt = args.format or DEFAULT_FORMAT[args.dataset]
+    out = write_synthetic(
+        args.out,
+        dataset=args.dataset,
+        format=fmt,
+        scale=args.scale,
+        seed=args.seed,
+        embeddings=args.embeddings,
+    )
+    settings = json.loads((out / "synthetic.json").read_text(encoding="utf-8"))
+    sizes = " / ".join(f"{n:,} {k}" for k, n in settings["sizes"].items())
+    print(
+        f"wrote synthetic {settings['dataset']} ({fmt}, scale {args.scale:g}, seed {args.seed}, "
+        f"embeddings {args.embeddings}) to {out}: {sizes}"
+    )
+    test = settings["oracle"].get("test", {}).get("average_wacc")
+    if test is not None:
+        print(f"oracle average weighted accuracy on test: {test:.3f} (the best achievable)")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from emotrans.data import detect_format, load
+    from emotrans.errors import DataFormatError
+
+    if args.path.lower().endswith(".csd"):
+        if importlib.util.find_spec(_CSD_MODULE) is None:
+            raise DataFormatError(
+                f"{args.path}: reading .csd files needs emotrans.cli.data_csd, which is not "
+                "installed"
+            )
+        return int(importlib.import_module(_CSD_MODULE).inspect_command(args) or 0)
+    fmt = detect_format(args.path) if args.format == "auto" else args.format
+    dataset = load(args.path, format=fmt)
+    report = inspect_report(dataset)
+    report["format"] = fmt
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from emotrans.data import load, save_native
+
+    dataset = load(args.path, format=args.format)
+    out = Path(args.out)
+    if out.is_dir():
+        out = out / f"{dataset.name}.h5"
+    save_native(dataset, out)
+    sizes = " / ".join(f"{s.n:,} {k}" for k, s in dataset.splits.items())
+    print(f"wrote {out} (native emotrans format, {dataset.name}: {sizes})")
+    return 0
+
+
+def inspect_report(dataset: Any) -> dict[str, Any]:
+    """The JSON-serialisable summary printed by ``emotrans data inspect``."""
+    report = dataset.summary()
+    report["format"] = dataset.meta.get("format", "")
+    report["dims"] = dataset.dims
+    for name, split in dataset.splits.items():
+        lengths = {}
+        for m, x in split.lengths.items():
+            lengths[m] = (
+                {"min": int(x.min()), "mean": round(float(x.mean()), 2), "max": int(x.max())}
+                if x.size
+                else {"min": 0, "mean": 0.0, "max": 0}
+            )
+        report["splits"][name]["lengths"] = lengths
+    report["nonfinite_total"] = int(sum(dataset.nonfinite.values()))
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A human-readable table of an :func:`inspect_report`."""
+    lines = [
+        f"{report['source']}",
+        f"  dataset {report['name']}, format {report['format'] or '?'}, "
+        f"{'aligned' if report['aligned'] else 'unaligned'}, "
+        f"{len(report['emotions'])} emotions, modalities {', '.join(report['modalities'])}",
+        "",
+    ]
+    splits = report["splits"]
+    modalities = report["modalities"]
+    header = f"{'split':<8}{'N':>8}" + "".join(f"  {m + ' T x D':>18}" for m in modalities)
+    lines.append(header)
+    for name, s in splits.items():
+        cells = "".join(f"  {'{} x {}'.format(*s['shapes'][m][1:]):>18}" for m in modalities)
+        lines.append(f"{name:<8}{s['n']:>8,}{cells}")
+    lines.append("")
+    width = max([len("positives"), *(len(e) for e in report["emotions"])])
+    lines.append(f"{'positives':<{width}}" + "".join(f"  {k:>8}" for k in splits))
+    for e in report["emotions"]:
+        lines.append(
+            f"{e:<{width}}" + "".join(f"  {s['positives'][e]:>8,}" for s in splits.values())
+        )
+    lines.append("")
+    found = {k: v for k, v in report["nonfinite_replaced"].items() if v}
+    if found:
+        detail = ", ".join(f"{k} {v:,}" for k, v in found.items())
+        lines.append(
+            f"non-finite feature values replaced by 0: {report['nonfinite_total']:,} ({detail})"
+        )
+    else:
+        lines.append("non-finite feature values: none")
+    return "\n".join(lines)
