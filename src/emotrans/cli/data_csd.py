@@ -1,0 +1,202 @@
+"""``emotrans data from-csd`` and ``emotrans data inspect X.csd``: CMU-MultimodalSDK files.
+
+Plugged into the ``emotrans data`` group by :mod:`emotrans.cli.data`, which calls
+:func:`register` with its sub-parsers and :func:`inspect_command` for ``.csd`` paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``from-csd`` to the ``emotrans data`` sub-commands."""
+    from emotrans.data.csd import EPS
+    from emotrans.data.csd_align import COLLAPSES
+
+    p = sub.add_parser(
+        "from-csd",
+        help="convert CMU-MultimodalSDK .csd files (words, COVAREP, FACET, labels) to native",
+        description="Align CMU-MultimodalSDK computational sequences to the words and then to "
+        "the labelled segments, as the SDK does (mean of the frames within each word, zeros "
+        "for words with no frame, one sample per labelled segment, the last --seq-len steps "
+        "with zeros in front), split them by the folds, and write one native emotrans .h5 "
+        "file. By default the SDK's two defects are fixed (imputed words keep their position; "
+        "a video missing from a file removes only itself); --sdk-compat reproduces its "
+        "tensors exactly.",
+    )
+    p.add_argument(
+        "--text",
+        required=True,
+        metavar="CSD",
+        help="words / GloVe vectors .csd (the reference sequence)",
+    )
+    p.add_argument("--audio", metavar="CSD", help="acoustic features .csd, e.g. COVAREP")
+    p.add_argument("--vision", metavar="CSD", help="visual features .csd, e.g. FACET 4.2")
+    p.add_argument(
+        "--labels",
+        required=True,
+        metavar="CSD",
+        help="'All Labels' .csd: sentiment, happy, sad, anger, surprise, disgust, fear",
+    )
+    p.add_argument(
+        "--folds",
+        required=True,
+        metavar="FOLDS",
+        help="standard folds: a JSON file {train, valid, test: [video ids]}, a text "
+        "file ('<split> <id>' per line, or [train]/[valid]/[test] sections), or "
+        "'sdk' for those of the installed CMU-MultimodalSDK (mmsdk)",
+    )
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=20,
+        metavar="T",
+        help="steps per sample, the last ones kept (default 20)",
+    )
+    p.add_argument(
+        "--sdk-compat",
+        action="store_true",
+        help="reproduce the SDK's tensors, defects included (imputed rows after the "
+        "real ones; prefix-matching removal of missing videos)",
+    )
+    p.add_argument(
+        "--collapse",
+        choices=COLLAPSES,
+        default="mean",
+        help="how the frames within one word are combined (default mean)",
+    )
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=EPS,
+        help=f"interval tolerance in seconds (default {EPS:g}, the SDK's)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes aligning videos in parallel (default 1)"
+    )
+    p.add_argument("--report", metavar="JSON", help="also write the conversion report here")
+    p.add_argument("--out", required=True, help="output file (.h5), or a directory")
+    p.set_defaults(func=from_csd_command)
+
+
+def from_csd_command(args: argparse.Namespace) -> int:
+    """Run ``emotrans data from-csd``."""
+    from emotrans.atomic import write_text_atomic
+    from emotrans.data.csd_align import convert_csd
+    from emotrans.data.native import save_native
+
+    out = Path(args.out)
+    if out.is_dir():
+        out = out / "mosei.h5"
+    with _progress_bar("aligning", "video") as update:
+        result = convert_csd(
+            args.text,
+            args.labels,
+            args.folds,
+            audio=args.audio,
+            vision=args.vision,
+            seq_len=args.seq_len,
+            sdk_compat=args.sdk_compat,
+            eps=args.eps,
+            collapse=args.collapse,
+            workers=args.workers,
+            progress=update,
+        )
+    result.dataset.meta["csd_report"] = result.report.to_dict()
+    save_native(result.dataset, out)
+    if args.report:
+        write_text_atomic(args.report, json.dumps(result.report.to_dict(), indent=2))
+    for line in result.report.lines():
+        print(line)
+    mode = "sdk-compat" if args.sdk_compat else "defects fixed"
+    print(
+        f"wrote {out} (native emotrans format, T = {args.seq_len}, {mode}) in "
+        f"{result.report.seconds:.1f} s"
+    )
+    return 0
+
+
+def inspect_command(args: argparse.Namespace) -> int:
+    """Run ``emotrans data inspect X.csd`` (``args.path``; ``args.json`` for JSON)."""
+    from emotrans.data.csd import inspect_csd
+
+    with _progress_bar("checking", "video") as update:
+        report = inspect_csd(args.path, progress=update)
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_inspection(report))
+    return 0
+
+
+def format_inspection(report: dict[str, Any]) -> str:
+    """The table printed by ``emotrans data inspect X.csd``."""
+    spread = report["rows_per_video"]
+    names = report["dimension_names"]
+    if names:
+        shown = ", ".join(names[:8]) + (f", ... ({len(names)} names)" if len(names) > 8 else "")
+        if len(names) != report["dim"]:
+            shown += f"  [{len(names)} names for {report['dim']} dimensions]"
+    else:
+        shown = "none in the metadata"
+    lines = [
+        f"{report['path']}",
+        f"  computational sequence {report['root_name']!r}",
+        f"  videos           {report['videos']:,}",
+        f"  rows             {report['rows']:,} (per video: min {spread['min']:,}, median "
+        f"{spread['median']:,.0f}, max {spread['max']:,})",
+        f"  dimensions       {report['dim']} ({report['dtype']})",
+        f"  dimension names  {shown}",
+        f"  seconds covered  {report['seconds']:,.1f}",
+    ]
+    for key in ("computational sequence description", "dataset name", "alignment compatible"):
+        if key in report["metadata"]:
+            lines.append(f"  {key:<16} {report['metadata'][key]}")
+    lines.append("")
+    problems = report["problems"]
+    labels = {
+        "row_count_mismatch": "videos whose features and intervals row counts differ",
+        "bad_shape": "videos with missing or misshapen arrays",
+        "inconsistent_dim": "videos with another feature dimension",
+        "nan": "interval rows with NaN",
+        "negative": "interval rows with a negative time",
+        "reversed": "interval rows ending before they start",
+        "shorter_than_eps": "interval rows shorter than 1e-05 s (no alignment to them)",
+        "overlapping": "interval rows overlapping an earlier row",
+        "out_of_order": "interval rows stored before an earlier-starting row",
+    }
+    lines.append("interval sanity")
+    for key, text in labels.items():
+        lines.append(f"  {problems.get(key, 0):>10,}  {text}")
+    if report["examples"]:
+        lines.append("")
+        lines.append("examples")
+        lines.extend(f"  {e}" for e in report["examples"])
+    return "\n".join(lines)
+
+
+class _progress_bar:
+    """A tqdm bar on stderr (hidden when stderr is not a terminal) fed by ``update(done,
+    total)``."""
+
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, disable=None, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
