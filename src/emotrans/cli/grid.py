@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +89,12 @@ def _parse_seeds(text: str | None) -> int | list[int] | None:
         raise ConfigError(f"--seeds {text}: expected a number or a list like 0,1,2") from None
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM (a batch scheduler's time limit, `kill`) stops the grid like Ctrl-C: runs in
+    flight are stopped and recorded as pending, finished runs stay."""
+    raise KeyboardInterrupt
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from emotrans.experiments.executor import default_threads
     from emotrans.experiments.grid import parse_overrides
@@ -140,6 +148,8 @@ def _reproduce(args: argparse.Namespace) -> int:
                 bar.set_postfix(failed=failed)
             bar.update(1)
 
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
         try:
             summary = plan.run(
                 executor=args.executor,
@@ -156,6 +166,9 @@ def _reproduce(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             raise
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         bar.close()
     else:
         summary = plan.run()

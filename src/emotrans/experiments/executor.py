@@ -166,10 +166,26 @@ class InlineExecutor:
         self._queue.clear()
 
 
-def _init_worker(threads: int) -> None:
-    """Process-pool initializer: cap the numeric libraries' threads before torch loads."""
+def _exit_with_parent(parent: int, every: float = 2.0) -> None:
+    """Daemon-thread loop: end this worker when the process that started it is gone.
+
+    A grid killed with SIGKILL cannot stop its workers; without this they would train on,
+    orphaned, and write run directories nobody waits for.
+    """
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """Process-pool initializer: cap the numeric libraries' threads before torch loads, and
+    watch the parent process."""
+    import threading
+
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 class ProcessExecutor:
@@ -195,7 +211,7 @@ class ProcessExecutor:
                 max_workers=self.slots,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.threads,),
+                initargs=(self.threads, os.getpid()),
             )
         return self._pool
 
@@ -233,8 +249,20 @@ class ProcessExecutor:
         return outcomes
 
     def close(self, cancel: bool = False) -> None:
+        """Shut the pool down; with ``cancel``, queued tasks are dropped and the workers still
+        running a task are terminated (their staging folders are removed on the next run)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            if cancel:
+                # Without this, interpreter exit would wait for the running trainings to end.
+                workers = list(getattr(self._pool, "_processes", {}).values())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                for proc in workers:
+                    if proc.is_alive():
+                        proc.terminate()
+                for proc in workers:
+                    proc.join(timeout=10)
+            else:
+                self._pool.shutdown(wait=True)
             self._pool = None
         self._futures.clear()
 
