@@ -82,6 +82,7 @@ def write_synthetic_csd(
     scale: float = 1.0,
     videos: int | None = None,
     seed: int = 0,
+    seconds: float = 60.0,
     compression_level: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Path]:
@@ -93,6 +94,7 @@ def write_synthetic_csd(
     scale : fraction of the full size (``videos = round(3800 * scale)``, at least 4)
     videos : exact number of videos instead of ``scale``
     seed : random seed; the same seed gives the same files
+    seconds : mean video length (lengths are uniform in [2/3, 4/3] of it; at least 6 s)
     compression_level : gzip level (the SDK writes 9; 1 writes much faster, reads the same)
     progress : called as ``progress(done, total)`` after each video
 
@@ -128,7 +130,7 @@ def write_synthetic_csd(
     try:
         for done, (index, video_id) in enumerate(enumerate(ids), 1):
             video_rng = np.random.default_rng([seed, index])
-            rows = _video(video_rng, vocabulary, zipf)
+            rows = _video(video_rng, vocabulary, zipf, max(6.0, seconds))
             for m, writer in writers.items():
                 if index not in missing.get(m, ()):
                     writer.add(video_id, *rows[m])
@@ -189,10 +191,10 @@ def _quantise(x: np.ndarray) -> np.ndarray:
 
 
 def _video(
-    rng: np.random.Generator, vocabulary: np.ndarray, zipf: np.ndarray
+    rng: np.random.Generator, vocabulary: np.ndarray, zipf: np.ndarray, seconds: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Intervals and features of one video in every file."""
-    duration = float(rng.uniform(40.0, 80.0))
+    duration = float(rng.uniform(seconds * 2 / 3, seconds * 4 / 3))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # Words: back to back with short pauses; about 1% have zero length.
@@ -222,7 +224,7 @@ def _video(
             feats[unvoiced, 0] = 0.0  # F0
             feats[rng.random(n) < 0.002, 0] = -np.inf
         elif rng.random() < 0.3:  # the face is lost for a few seconds
-            a = rng.uniform(0.0, duration - 5.0)
+            a = rng.uniform(0.0, max(0.0, duration - 5.5))
             lost = (intervals[:, 0] >= a) & (intervals[:, 1] <= a + rng.uniform(1.0, 5.0))
             intervals, feats = intervals[~lost], feats[~lost]
         out[m] = (intervals, feats)
@@ -235,12 +237,13 @@ def _video(
     )
     bounds = np.concatenate([[0], cuts, [n_w]]).astype(int)
     segs = []
+    previous_end = 0.0
     for a, b in zip(bounds[:-1], bounds[1:]):
-        start = max(0.0, words[a, 0] - rng.uniform(0.0, 0.2))
-        end = words[b - 1, 1] + rng.uniform(0.0, 0.2)
+        start = max(previous_end, round(words[a, 0] - rng.uniform(0.0, 0.2), 3))  # may touch
+        end = max(round(words[b - 1, 1] + rng.uniform(0.0, 0.2), 3), start + 0.05)
         segs.append([start, end])
-    segments = np.round(np.array(segs, dtype=np.float64), 3)
-    segments[1:, 0] = np.maximum(segments[1:, 0], segments[:-1, 1])  # no overlap, may touch
+        previous_end = end
+    segments = np.array(segs, dtype=np.float64)
     labels = np.zeros((len(segments), DIMS["labels"]), dtype=np.float32)
     labels[:, 0] = rng.integers(-9, 10, len(segments)) / 3.0
     for column, p in _PRESENT.items():
