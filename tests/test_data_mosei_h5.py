@@ -115,6 +115,16 @@ def test_float64_files_are_read_as_float32(mosei_dir):
     assert np.array_equal(ds["test"].features["vision"], arrays["test"][0]["vision"])
 
 
+def test_chunked_compressed_files_read_the_same(mosei_dir):
+    path, arrays = mosei_dir
+    audio = arrays["train"][0]["audio"]
+    with h5py.File(path / "audio_train.h5", "w") as f:
+        f.create_dataset("d1", data=audio, chunks=(2, 20, 74), compression="gzip")
+    ds = load_mosei_h5(path)
+    assert np.array_equal(ds["train"].features["audio"], audio)
+    assert np.array_equal(ds["train"].lengths["audio"], arrays["train"][2])
+
+
 def test_modalities_option_reads_only_those(mosei_dir):
     path, _ = mosei_dir
     (path / "text_valid_emb.h5").unlink()  # not needed when text is not asked for

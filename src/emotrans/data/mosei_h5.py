@@ -138,29 +138,41 @@ def _load_split(
         )
     if not np.isfinite(intensities).all():
         raise DataFormatError(f"{ey_path}: labels contain non-finite values")
-    features: dict[str, np.ndarray] = {}
-    firsts: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for m in modalities:
         path = feature_path(directory, m, split)
         with open_h5(path) as handle:
-            x, first, count = read_clean_measure(h5_dataset(handle, KEY, path), path)
-        if x.shape[0] != n:
+            shape = h5_dataset(handle, KEY, path).shape
+        if len(shape) != 3:
+            raise DataFormatError(f"{path}: {KEY} has shape {shape}, expected (N, T, D)")
+        if shape[0] != n:
             raise DataFormatError(
-                f"{path}: {x.shape[0]} samples but {n} label rows in {ey_path.name}"
+                f"{path}: {shape[0]} samples but {n} label rows in {ey_path.name}"
             )
-        dim, where = reference.setdefault(m, (x.shape[2], path))
-        if x.shape[2] != dim:
+        dim, where = reference.setdefault(m, (shape[2], path))
+        if shape[2] != dim:
             raise DataFormatError(
-                f"{path}: {x.shape[2]} {m} features per step but {dim} in {where.name}"
+                f"{path}: {shape[2]} {m} features per step but {dim} in {where.name}"
             )
+        shapes[m] = shape
+    aligned = len({shape[1] for shape in shapes.values()}) == 1
+    features: dict[str, np.ndarray] = {}
+    firsts: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    bound = None
+    # Smallest rows first: once one modality has given each row's first valid step, the
+    # others only need to confirm that the steps before it are zero.
+    for m in sorted(modalities, key=lambda m: shapes[m][1] * shapes[m][2]):
+        path = feature_path(directory, m, split)
+        with open_h5(path) as handle:
+            x, first, count = read_clean_measure(h5_dataset(handle, KEY, path), path, bound)
         features[m], firsts[m], counts[m] = x, first, count
-    steps = {x.shape[1] for x in features.values()}
-    aligned = len(steps) == 1
+        if aligned:
+            bound = first
+    features = {m: features[m] for m in modalities}
+    counts = {m: counts[m] for m in modalities}
     if aligned:
-        # One length per sample for all modalities: from the first step any of them uses.
-        t = steps.pop()
-        shared = t - np.minimum.reduce(list(firsts.values()))  # (N,)
+        shared = next(iter(shapes.values()))[1] - bound  # (N,)
         lengths = {m: shared for m in features}
     else:
         lengths = {m: features[m].shape[1] - firsts[m] for m in features}
