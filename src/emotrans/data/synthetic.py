@@ -688,7 +688,7 @@ def write_synthetic(
         raise ConfigError(
             f"dataset {spec.name} cannot be written as {fmt} (use {', '.join(spec.formats)})"
         )
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()
     previous = _previous_files(out)
     synthetic = synthesize(spec.name, scale, seed, embeddings, aligned=fmt != "mult-noalign")
     synthetic.settings["format"] = fmt
