@@ -154,10 +154,9 @@ def test_shipped_grids_expand_to_the_documented_cells():
         "sad",
         "surprise",
     ]
+    # training never sees the IEMOCAP-9 emotions: one run per seed scores all three
     assert [c.settings["zsl"] for c in load_grid("zsl-iemocap").cells] == [
-        "excited",
-        "surprised",
-        "frustrated",
+        "excited,surprised,frustrated"
     ]
     fsl = load_grid("fsl-mosei")
     modes = {(c.settings["fsl"], c.settings["fsl_mode"]) for c in fsl.cells if "fsl" in c.settings}

@@ -111,7 +111,7 @@ def plot_bars(results: GridResults, metric: str, path: str | Path) -> Path | Non
             for g in groups
         ]
         series.append((f"{c.name} (n={c.completed})", stats))
-    fig, (ax,) = _figure(max(7.0, 0.35 * len(groups) * len(cells) + 3), 4.5)
+    fig, (ax,) = _figure(min(14.0, max(7.0, 0.15 * len(groups) * len(cells) + 4)), 5.0)
     _bars(ax, groups, series)
     _chance(ax, metric)
     ax.set_ylabel(f"test {METRIC_TITLES.get(metric, metric)}")
@@ -133,7 +133,9 @@ def plot_zero_shot(results: GridResults, path: str | Path) -> Path | None:
     )
     for c in cells:
         for e in c.zsl_unseen():
-            groups.append(c.name if len(c.zsl_unseen()) == 1 else f"{c.name}: {e}")
+            groups.append(
+                e if len(cells) == 1 else c.name if len(c.zsl_unseen()) == 1 else f"{c.name}: {e}"
+            )
             series_stats["unseen AUC"].append(
                 c.stat("zsl", "unseen_metrics", "per_emotion", e, "auc")
             )
