@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-DEMO_SCALE = 0.15
-DEMO_EPOCHS = 12
+DEMO_SCALE = 0.1
+DEMO_EPOCHS = 10
+DEMO_PATIENCE = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -80,6 +80,9 @@ def staging_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
             raise RunDirError(f"{target}: exists and is not an empty run directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; a run directory is an ordinary folder
     try:
         yield tmp
         if target.exists():

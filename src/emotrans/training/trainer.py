@@ -16,6 +16,7 @@ import copy
 import logging
 import math
 import random
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -136,17 +137,21 @@ class Trainer:
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
         return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, device=self.device))
 
-    def evaluate_loss(self, model: EmotionModel, data: TensorSplit, loss_fn: nn.Module) -> float:
-        """Mean loss per batch-element over ``data`` (eval mode)."""
-        total, count = 0.0, 0
+    def evaluate(
+        self, model: EmotionModel, data: TensorSplit, loss_fn: nn.Module
+    ) -> tuple[float, np.ndarray]:
+        """Mean loss over ``data`` and the logits (N, K), in one pass in eval mode."""
+        total, count, out = 0.0, 0, []
         model.eval()
         with torch.no_grad(), autocast_context(self.config.precision, self.device):
             for feats, lens, labels in data.batches(256, device=self.device):
-                loss = loss_fn(model(feats, lens).float(), labels)
-                total += float(loss) * labels.shape[0]
+                logits = model(feats, lens).float()
+                total += float(loss_fn(logits, labels)) * labels.shape[0]
                 count += labels.shape[0]
+                out.append(logits.cpu())
         model.train()
-        return total / max(count, 1)
+        logits = torch.cat(out).numpy() if out else np.zeros((0, len(model.emotions)), np.float32)
+        return total / max(count, 1), logits
 
     def _score(
         self, valid_loss: float, logits: np.ndarray, labels: np.ndarray, names: list[str]
@@ -210,7 +215,7 @@ class Trainer:
                 total=train.num_batches(cfg.batch_size),
                 desc=f"epoch {epoch}/{self.epochs}",
                 leave=False,
-                disable=not self.progress,
+                disable=not (self.progress and sys.stderr.isatty()),
                 unit="batch",
             )
             for feats, lens, labels in bar:
@@ -227,8 +232,7 @@ class Trainer:
                 seen += labels.shape[0]
                 bar.set_postfix(loss=f"{running / max(seen, 1):.4f}")
             bar.close()
-            valid_loss = self.evaluate_loss(model, valid, loss_fn)
-            logits = predict_logits(model, valid, 256, self.device, cfg.precision)
+            valid_loss, logits = self.evaluate(model, valid, loss_fn)
             score, average = self._score(valid_loss, logits, valid_labels, names)
             scheduler.step(valid_loss)
             row = {
