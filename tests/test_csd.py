@@ -59,39 +59,61 @@ def test_metadata_that_is_not_json_is_kept_as_text(tmp_path):
 def test_opening_reads_no_feature_array(tmp_path, monkeypatch):
     path = two_videos(tmp_path)
     calls = []
-    monkeypatch.setattr(csd, "_read_array", lambda *a: calls.append(a))
+    monkeypatch.setattr(csd, "_read_dataset", lambda *a: calls.append(a))
     with ComputationalSequence(path) as seq:
         seq.video_ids, seq.metadata, seq.shape("a")
     assert calls == []
 
 
+def _one_video_file(path, values, **options):
+    """A .csd file whose single video stores ``values`` with the given dataset options."""
+    with h5py.File(path, "w") as f:
+        g = f.create_group("X/data/v")
+        g.create_dataset("features", data=values, **options)
+        g.create_dataset("intervals", data=np.stack([np.arange(len(values))] * 2, axis=1) * 1.0)
+        f.create_group("X/metadata")
+    return path
+
+
 @pytest.mark.parametrize(
-    "options",
+    ("options", "fast"),
     [
-        {"compression": "gzip", "chunks": (7, 3)},  # edge chunks partly outside the data
-        {"compression": "gzip", "chunks": (100, 5), "maxshape": (None, 5)},  # chunk > data
-        {"compression": "gzip", "shuffle": True, "chunks": (10, 5)},  # falls back to HDF5
-        {"compression": None, "chunks": None},
-        {"compression": "lzf", "chunks": (10, 5)},
+        ({"compression": "gzip", "chunks": (7, 3)}, True),  # edge chunks partly outside the data
+        ({"compression": "gzip", "chunks": (100, 5), "maxshape": (None, 5)}, True),  # chunk > data
+        ({"compression": "gzip", "compression_opts": 9}, True),  # HDF5 picks the chunk shape
+        ({"compression": "gzip", "shuffle": True, "chunks": (10, 5)}, False),
+        ({"compression": "lzf", "chunks": (10, 5)}, False),
+        ({}, False),  # contiguous, uncompressed
     ],
 )
-def test_fast_gzip_reading_equals_hdf5_reading(tmp_path, options):
-    values = np.random.default_rng(0).standard_normal((33, 5)).astype(np.float32)
-    values[3, 1] = -np.inf
-    with h5py.File(tmp_path / "x.h5", "w") as f:
-        d = f.create_dataset("x", data=values, **options)
-        assert csd._plain_gzip(d) == (options["compression"] == "gzip" and "shuffle" not in options)
-        out = csd._read_array(d, np.float32, tmp_path, "v")
-        np.testing.assert_array_equal(out, values)
-        np.testing.assert_array_equal(csd._read_array(d, np.float64, tmp_path, "v"), values)
+@pytest.mark.parametrize("stored", ["<f4", ">f8", "<i2"])
+def test_fast_gzip_reading_equals_hdf5_reading(tmp_path, monkeypatch, options, fast, stored):
+    values = np.random.default_rng(0).standard_normal((33, 5)) * 100
+    if stored != "<i2":
+        values[3, 1] = -np.inf
+    values = values.astype(stored)
+    path = _one_video_file(tmp_path / "x.csd", values, **options)
+    used = []
+    original = csd._read_gzip_chunks
+    monkeypatch.setattr(csd, "_read_gzip_chunks", lambda *a: used.append(original(*a)) or used[-1])
+    with ComputationalSequence(path) as seq:
+        got32, got64 = seq.read("v").features, seq.read("v", dtype=np.float64).features
+    np.testing.assert_array_equal(got32, values.astype(np.float32))
+    np.testing.assert_array_equal(got64, values.astype(np.float64))
+    assert used[1::2] == [fast, fast]  # every other read is of the (uncompressed) intervals
 
 
-def test_fast_gzip_reading_fills_unwritten_chunks_with_zeros(tmp_path):
-    with h5py.File(tmp_path / "x.h5", "w") as f:
-        d = f.create_dataset("x", shape=(40, 2), chunks=(10, 2), compression="gzip", dtype="f4")
+def test_chunks_never_written_read_as_zeros(tmp_path):
+    path = tmp_path / "x.csd"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("X/data/v")
+        d = g.create_dataset(
+            "features", shape=(40, 2), chunks=(10, 2), compression="gzip", dtype="f4"
+        )
         d[10:20] = 1.5
-        out = csd._read_array(d, np.float32, tmp_path, "v")
-        np.testing.assert_array_equal(out, d[()])
+        g.create_dataset("intervals", data=np.zeros((40, 2)))
+    with ComputationalSequence(path) as seq:
+        assert seq.read("v").features.sum() == 30.0
 
 
 def test_non_hdf5_file_is_a_one_line_error(tmp_path):

@@ -545,3 +545,20 @@ def test_vectorised_conversion_equals_a_literal_reading_of_the_rules(tmp_path, s
             )
         raw = np.array(want["y"])
         np.testing.assert_allclose(got.intensities, raw[:, [3, 5, 6, 1, 2, 4]])
+
+
+def test_reopening_the_files_mid_stream_changes_nothing(tmp_path, monkeypatch):
+    import emotrans.data.csd_align as csd_align
+
+    text, labels = {}, {}
+    for k in range(5):
+        w, f = words_of(4)
+        text[f"v{k}"] = (w, f + k)
+        labels[f"v{k}"] = (iv((0, 2), (2, 4)), [label_row(), label_row(sad=k)])
+    kw = write_set(tmp_path, text, labels)
+    steady = convert_csd(**kw).dataset["train"]
+    monkeypatch.setattr(csd_align, "_RELEASE_EVERY", 2)
+    reopened = convert_csd(**kw, sdk_compat=True).dataset["train"]
+    assert steady.ids.tolist() == reopened.ids.tolist()
+    np.testing.assert_array_equal(steady.features["text"], reopened.features["text"])
+    np.testing.assert_array_equal(steady.intensities, reopened.intensities)

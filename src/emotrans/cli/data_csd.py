@@ -153,9 +153,13 @@ def format_inspection(report: dict[str, Any]) -> str:
         f"  dimension names  {shown}",
         f"  seconds covered  {report['seconds']:,.1f}",
     ]
-    for key in ("computational sequence description", "dataset name", "alignment compatible"):
+    for key, label in (
+        ("computational sequence description", "description"),
+        ("dataset name", "dataset"),
+        ("alignment compatible", "alignable"),
+    ):
         if key in report["metadata"]:
-            lines.append(f"  {key:<16} {report['metadata'][key]}")
+            lines.append(f"  {label:<16} {report['metadata'][key]}")
     lines.append("")
     problems = report["problems"]
     labels = {

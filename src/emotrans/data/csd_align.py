@@ -70,6 +70,8 @@ works too, called once per word."""
 
 Collapse = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 _REDUCERS = {"mean": np.add, "sum": np.add, "max": np.maximum, "min": np.minimum}
+_RELEASE_EVERY = 200
+"""Videos between two reopenings of the HDF5 files (see ComputationalSequence.release_caches)."""
 
 
 # -- step 1: collapse a sequence onto the reference intervals -----------------------------------
@@ -518,18 +520,27 @@ class _Aligner:
         self.seqs = {m: ComputationalSequence(p) for m, p in paths.items()}
         self.labels = ComputationalSequence(labels_path)
         self.options = options
+        self.done = 0
 
     def close(self) -> None:
         for seq in self.seqs.values():
             seq.close()
         self.labels.close()
 
+    def _tick(self) -> None:
+        self.done += 1
+        if self.done % _RELEASE_EVERY == 0:  # keeps memory flat over thousands of videos
+            for seq in (*self.seqs.values(), self.labels):
+                seq.release_caches()
+
     def __call__(self, video_id: str) -> VideoResult:
+        self._tick()
         rows = {m: seq.read(video_id, dtype=np.float32) for m, seq in self.seqs.items()}
         labels = self.labels.read(video_id, dtype=np.float64)
         return align_video(video_id, rows, labels, **self.options)
 
     def has_words(self, video_id: str) -> bool:
+        self._tick()
         iv = self.seqs[self.options["reference"]].read_intervals(video_id)
         return bool((~(np.abs(iv[:, 0] - iv[:, 1]) < self.options["eps"])).any())
 
@@ -781,7 +792,6 @@ def _convert(
             intensities=intensities,
         )
         report.samples[s] = n
-    report.nonfinite = {k: v for k, v in report.nonfinite.items()}
     report.seconds = round(time.perf_counter() - started, 3)
     dataset = Dataset(
         name="mosei",

@@ -83,6 +83,7 @@ def write_synthetic_csd(
     videos: int | None = None,
     seed: int = 0,
     seconds: float = 60.0,
+    missing_videos: bool = True,
     compression_level: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Path]:
@@ -95,6 +96,7 @@ def write_synthetic_csd(
     videos : exact number of videos instead of ``scale``
     seed : random seed; the same seed gives the same files
     seconds : mean video length (lengths are uniform in [2/3, 4/3] of it; at least 6 s)
+    missing_videos : leave a few videos out of some files (as real releases do)
     compression_level : gzip level (the SDK writes 9; 1 writes much faster, reads the same)
     progress : called as ``progress(done, total)`` after each video
 
@@ -117,7 +119,9 @@ def write_synthetic_csd(
         m: set(rng.choice(n_videos, size=max(0, n_videos // share), replace=False).tolist())
         for m, share in (("audio", 500), ("vision", 300), ("labels", 400))
     }
-    if n_videos >= 50:  # the shortest prefixing id lacks FACET: --sdk-compat drops id + "0" too
+    if not missing_videos:
+        missing = {m: set() for m in missing}
+    elif n_videos >= 50:  # the shortest prefixing id lacks FACET: --sdk-compat drops id + "0" too
         missing["vision"].add(0)
     paths = {m: out / name for m, (name, _) in FILES.items()}
     metadata = _metadata()
@@ -159,6 +163,9 @@ def write_synthetic_csd(
                 "videos": n_videos,
                 "seed": seed,
                 "scale": scale,
+                "seconds": seconds,
+                "missing_videos": missing_videos,
+                "compression_level": compression_level,
                 "missing": {m: len(v) for m, v in missing.items()},
             },
             indent=1,
