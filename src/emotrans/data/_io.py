@@ -335,30 +335,31 @@ def read_clean_measure(
                 handle = stack.enter_context(open(path, "rb", buffering=0))
                 handle.seek(offset)
 
-                def read(i: int) -> None:
+                def read(i: int) -> int:
                     block = out[blocks[i][0] : blocks[i][1]]
                     if handle.readinto(memoryview(block).cast("B")) != block.nbytes:
                         raise DataFormatError(f"{path}: {name} ends early (truncated file)")
+                    return clean_block(block)
 
-                # Plain file reads release the GIL: read the next block in a thread while
-                # this one is cleaned and measured.
+                # File reads and numpy reductions release the GIL: read and clean the next
+                # block in a thread while this one is measured.
                 pool = stack.enter_context(ThreadPoolExecutor(1)) if _PARALLEL else None
             else:
 
-                def read(i: int) -> None:
+                def read(i: int) -> int:
                     sel = np.s_[blocks[i][0] : blocks[i][1]]
                     dset.read_direct(out, sel, sel)
+                    return clean_block(out[sel])
 
                 pool = None
             pending = pool.submit(read, 0) if pool and blocks else None
             for i, (start, stop) in enumerate(blocks):
                 if pending is not None:
-                    pending.result()
+                    count += pending.result()
                     pending = pool.submit(read, i + 1) if i + 1 < len(blocks) else None
                 else:
-                    read(i)
+                    count += read(i)
                 block = out[start:stop]
-                count += clean_block(block)
                 if bound is None:
                     first[start:stop] = first_valid_step(block)
                 else:

@@ -20,6 +20,7 @@ own size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,41 +139,40 @@ def _load_split(
         )
     if not np.isfinite(intensities).all():
         raise DataFormatError(f"{ey_path}: labels contain non-finite values")
-    shapes: dict[str, tuple[int, ...]] = {}
-    for m in modalities:
-        path = feature_path(directory, m, split)
-        with open_h5(path) as handle:
-            shape = h5_dataset(handle, KEY, path).shape
-        if len(shape) != 3:
-            raise DataFormatError(f"{path}: {KEY} has shape {shape}, expected (N, T, D)")
-        if shape[0] != n:
-            raise DataFormatError(
-                f"{path}: {shape[0]} samples but {n} label rows in {ey_path.name}"
-            )
-        dim, where = reference.setdefault(m, (shape[2], path))
-        if shape[2] != dim:
-            raise DataFormatError(
-                f"{path}: {shape[2]} {m} features per step but {dim} in {where.name}"
-            )
-        shapes[m] = shape
-    aligned = len({shape[1] for shape in shapes.values()}) == 1
-    features: dict[str, np.ndarray] = {}
-    firsts: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
-    bound = None
-    # Smallest rows first: once one modality has given each row's first valid step, the
-    # others only need to confirm that the steps before it are zero.
-    for m in sorted(modalities, key=lambda m: shapes[m][1] * shapes[m][2]):
-        path = feature_path(directory, m, split)
-        with open_h5(path) as handle:
-            x, first, count = read_clean_measure(h5_dataset(handle, KEY, path), path, bound)
-        features[m], firsts[m], counts[m] = x, first, count
-        if aligned:
-            bound = first
+    with contextlib.ExitStack() as stack:
+        dsets = {}
+        for m in modalities:
+            path = feature_path(directory, m, split)
+            dsets[m] = h5_dataset(stack.enter_context(open_h5(path)), KEY, path)
+            shape = dsets[m].shape
+            if len(shape) != 3:
+                raise DataFormatError(f"{path}: {KEY} has shape {shape}, expected (N, T, D)")
+            if shape[0] != n:
+                raise DataFormatError(
+                    f"{path}: {shape[0]} samples but {n} label rows in {ey_path.name}"
+                )
+            dim, where = reference.setdefault(m, (shape[2], path))
+            if shape[2] != dim:
+                raise DataFormatError(
+                    f"{path}: {shape[2]} {m} features per step but {dim} in {where.name}"
+                )
+        steps = {m: d.shape[1] for m, d in dsets.items()}
+        aligned = len(set(steps.values())) == 1
+        features: dict[str, np.ndarray] = {}
+        firsts: dict[str, np.ndarray] = {}
+        counts: dict[str, int] = {}
+        bound = None
+        # Smallest rows first: once one modality has given each row's first valid step, the
+        # others only need to confirm that the steps before it are zero.
+        for m in sorted(modalities, key=lambda m: steps[m] * dsets[m].shape[2]):
+            path = feature_path(directory, m, split)
+            features[m], firsts[m], counts[m] = read_clean_measure(dsets[m], path, bound)
+            if aligned:
+                bound = firsts[m]
     features = {m: features[m] for m in modalities}
     counts = {m: counts[m] for m in modalities}
     if aligned:
-        shared = next(iter(shapes.values()))[1] - bound  # (N,)
+        shared = next(iter(steps.values())) - bound  # (N,)
         lengths = {m: shared for m in features}
     else:
         lengths = {m: features[m].shape[1] - firsts[m] for m in features}
