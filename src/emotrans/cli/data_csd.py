@@ -76,7 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"interval tolerance in seconds (default {EPS:g}, the SDK's)",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="processes aligning videos in parallel (default 1)"
+        "--workers",
+        type=int,
+        default=0,
+        help="processes aligning videos in parallel (default 0: one per CPU, up to 4, from 400 "
+        "videos on; 1: none)",
     )
     p.add_argument("--report", metavar="JSON", help="also write the conversion report here")
     p.add_argument("--out", required=True, help="output file (.h5), or a directory")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ Collapse = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 _REDUCERS = {"mean": np.add, "sum": np.add, "max": np.maximum, "min": np.minimum}
 _RELEASE_EVERY = 200
 """Videos between two reopenings of the HDF5 files (see ComputationalSequence.release_caches)."""
+_PARALLEL_FROM = 400
+"""Videos from which ``workers=0`` starts worker processes (below, starting them costs more)."""
 
 
 # -- step 1: collapse a sequence onto the reference intervals -----------------------------------
@@ -591,7 +594,8 @@ def convert_csd(
     sdk_compat : reproduce the SDK's tensors including its two defects (module docstring)
     eps : interval tolerance in seconds (SDK: 1e-5)
     collapse : how rows within one word are combined (see :func:`collapse_to_reference`)
-    workers : processes aligning videos in parallel (1: in this process)
+    workers : processes aligning videos in parallel (1: in this process; 0: automatic, one
+        per CPU up to 4 when there are at least 400 videos, else 1)
     progress : called as ``progress(done, total)`` after each video
 
     Returns
@@ -759,6 +763,8 @@ def _convert(
             report.no_words.append(result.video_id)
 
     total = len(work)
+    if workers <= 0:
+        workers = min(os.cpu_count() or 1, 4) if total >= _PARALLEL_FROM else 1
     if workers > 1 and total > 1:
         context = multiprocessing.get_context("spawn")
         with context.Pool(
