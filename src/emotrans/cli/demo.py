@@ -62,7 +62,15 @@ def _demo(args: argparse.Namespace) -> int:
         "names, mapped into the audio and vision spaces) ..."
     )
     config = RunConfig(
-        data=str(data_dir), embeddings="default", seed=args.seed, epochs=args.epochs, threads=0
+        data=str(data_dir),
+        embeddings="default",
+        seed=args.seed,
+        epochs=args.epochs,
+        early_stop=DEMO_PATIENCE,
+    )
+    _say(
+        f"     (demo settings: at most {args.epochs} epochs, early stopping after {DEMO_PATIENCE} "
+        "epochs without improvement; `emotrans train` defaults to the paper's settings)"
     )
     result = train_run(config, run_dir, progress=not args.quiet, overwrite=True)
     m = result.metrics
@@ -87,8 +95,8 @@ def _demo(args: argparse.Namespace) -> int:
             f"an average weighted accuracy of {o:.3f};"
         )
         _say(
-            f"the model reaches {test['average']['wacc']:.3f}. Trained on "
-            f"{m.get('train_samples', 'a fraction of')} samples for at most {args.epochs} epochs;"
+            f"the model reaches {test['average']['wacc']:.3f} after training on "
+            f"{m['train_samples']:,} utterances ({args.scale:.0%} of CMU-MOSEI's training split);"
             " the full-size results are in the README."
         )
     _say()

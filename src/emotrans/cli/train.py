@@ -50,7 +50,18 @@ def _train(args: argparse.Namespace) -> int:
             f"with {config.embeddings} embeddings, seed {config.seed}",
             file=sys.stderr,
         )
-    result = train_run(config, args.out, progress=not args.quiet, overwrite=args.overwrite)
+
+    def announce(model, n_params: int) -> None:
+        if not args.quiet:
+            print(
+                f"emotrans: {config.model}: {n_params:,} trainable parameters, "
+                f"emotions {', '.join(model.emotions)}",
+                file=sys.stderr,
+            )
+
+    result = train_run(
+        config, args.out, progress=not args.quiet, overwrite=args.overwrite, on_start=announce
+    )
     m = result.metrics
     if not args.quiet:
         print(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,9 +125,16 @@ class RunResult:
 
 
 def train_run(
-    config: RunConfig, out: str | Path, progress: bool = False, overwrite: bool = False
+    config: RunConfig,
+    out: str | Path,
+    progress: bool = False,
+    overwrite: bool = False,
+    on_start: Callable[[Any, int], None] | None = None,
 ) -> RunResult:
-    """Train ``config`` and write a complete run directory at ``out``."""
+    """Train ``config`` and write a complete run directory at ``out``.
+
+    ``on_start(model, num_parameters)`` is called once the model is built, before training.
+    """
     import torch
 
     from emotrans.training.batches import TensorSplit
@@ -162,6 +170,8 @@ def train_run(
         model, dim = plan.model if plan.model is not None else build(config, train_ds.dims, names)
         n_params = model.num_parameters()
         log.info("%s: %d trainable parameters", config.model, n_params)
+        if on_start is not None:
+            on_start(model, n_params)
         train = TensorSplit.from_split(train_ds["train"], model.modalities)
         valid = TensorSplit.from_split(train_ds["valid"], model.modalities)
         trainer = Trainer(config, select_key=key, progress=progress, lr=plan.lr, epochs=plan.epochs)
@@ -188,6 +198,7 @@ def train_run(
             "epochs_run": len(fit.history),
             "select_metric": key,
             "num_parameters": n_params,
+            "train_samples": train_ds["train"].n,
             "thresholds": thresholds,
             "splits": {
                 s: split_metrics(model, train_ds[s], names, config, thresholds)
