@@ -185,6 +185,30 @@ def test_a_row_scores_the_same_padded_in_a_batch_as_alone_without_padding(name):
             torch.testing.assert_close(alone[0], together[row], rtol=0, atol=1e-5)
 
 
+def test_mult_blockwise_recomputed_attention_gives_the_same_outputs_and_gradients(monkeypatch):
+    """The memory-saving path for long sequences is the same function as the plain one."""
+    import emotrans.models.mult as mult_module
+
+    net = tiny_model("mult").eval()  # no dropout, so both passes are deterministic
+    steps = {"text": 6, "audio": 12, "vision": 9}
+    lengths = {"text": [6, 3, 1, 0], "audio": [12, 4, 12, 5], "vision": [9, 9, 2, 0]}
+    feats, lens = batch(list(DIMS), steps, lengths)
+
+    def logits_and_grads():
+        net.zero_grad()
+        out = net(feats, lens)
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()]
+
+    plain_out, plain_grads = logits_and_grads()
+    monkeypatch.setattr(mult_module, "ATTENTION_BLOCK_SCORES", 50)
+    monkeypatch.setattr(mult_module, "CHECKPOINT_FFN_ELEMENTS", 50)
+    block_out, block_grads = logits_and_grads()
+    torch.testing.assert_close(block_out, plain_out, rtol=0, atol=1e-5)
+    for got, want in zip(block_grads, plain_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 # -- output units per emotion name -----------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from emotrans.errors import ConfigError
 from emotrans.models.heads import EmotionHead, HeadModel, config_modalities
@@ -45,6 +46,14 @@ if TYPE_CHECKING:
     from emotrans.config import RunConfig
 
 SELF_ATTENTION_MIN_LAYERS = 3
+# Memory on long unaligned sequences (e.g. IEMOCAP: vision 500 x audio 400 steps, batch 64,
+# 10 heads: 128 M attention scores per layer). Attention is computed in blocks of query steps
+# of at most ATTENTION_BLOCK_SCORES scores (batch x heads x queries x keys); in training each
+# block, and each layer whose attention or feed-forward activation (batch x steps x 4 width)
+# exceeds the limits, is checkpointed: only its inputs are kept and the rest is recomputed in
+# the backward pass. Short aligned sequences (CMU-MOSEI, T = 20) never reach the limits.
+ATTENTION_BLOCK_SCORES = 1 << 21
+CHECKPOINT_FFN_ELEMENTS = 1 << 19
 
 
 def sinusoidal_positions(positions: torch.Tensor, width: int) -> torch.Tensor:
@@ -90,13 +99,43 @@ class _Layer(nn.Module):
         """x (B, Tq, W), source (B, Tk, W) or None (self-attention) -> (B, Tq, W)."""
         h = self.norm_attn(x)
         kv = h if source is None else self.norm_attn(source)
-        a, _ = self.attn(h, kv, kv, key_padding_mask=key_mask, need_weights=False)  # (B, Tq, W)
+        a = self._attend(h, kv, key_mask)  # (B, Tq, W)
         if gate is not None:
             a = a * gate  # rows without any valid key receive nothing
         x = x + F.dropout(a, self.res_dropout, self.training)
         h = F.relu(self.fc1(self.norm_ffn(x)))  # (B, Tq, 4W)
         h = self.fc2(F.dropout(h, self.relu_dropout, self.training))  # (B, Tq, W)
         return x + F.dropout(h, self.res_dropout, self.training)
+
+    def _attention(
+        self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return self.attn(q, kv, kv, key_padding_mask=key_mask, need_weights=False)[0]
+
+    def _attend(
+        self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Multi-head attention of q (B, Tq, W) over kv (B, Tk, W), in query blocks if large.
+
+        Query steps attend independently, so blocks give the same result as one call. With
+        gradients on, each block is checkpointed: only its inputs are kept and its attention
+        matrix is recomputed (with the same dropout mask) during the backward pass.
+        """
+        b, tq, _ = q.shape
+        per_query = b * self.attn.num_heads * kv.shape[1]
+        if per_query * tq <= ATTENTION_BLOCK_SCORES:
+            return self._attention(q, kv, key_mask)
+        rows = max(1, ATTENTION_BLOCK_SCORES // per_query)
+        recompute = torch.is_grad_enabled()
+        blocks = []
+        for start in range(0, tq, rows):
+            block = q[:, start : start + rows]  # (B, rows, W)
+            if recompute:
+                out = checkpoint(self._attention, block, kv, key_mask, use_reentrant=False)
+            else:
+                out = self._attention(block, kv, key_mask)
+            blocks.append(out)
+        return torch.cat(blocks, dim=1)  # (B, Tq, W)
 
 
 class _Transformer(nn.Module):
@@ -124,6 +163,16 @@ class _Transformer(nn.Module):
         x = self.scale * x + positions.to(x.dtype)
         return F.dropout(x, self.embed_dropout, self.training)
 
+    def _large(self, x: torch.Tensor, source: torch.Tensor | None) -> bool:
+        """Whether a layer's activations on ``x`` are worth recomputing instead of keeping."""
+        b, tq, width = x.shape
+        tk = tq if source is None else source.shape[1]
+        heads = self.layers[0].attn.num_heads if len(self.layers) else 1
+        return (
+            b * heads * tq * tk > ATTENTION_BLOCK_SCORES
+            or b * tq * 4 * width > CHECKPOINT_FFN_ELEMENTS
+        )
+
     def forward(
         self,
         x: torch.Tensor,
@@ -147,8 +196,12 @@ class _Transformer(nn.Module):
             if bool(empty.any()):
                 key_mask = key_mask & ~empty.unsqueeze(1)  # avoid an all -inf softmax
                 gate = (~empty).to(x.dtype).view(-1, 1, 1)
+        recompute = torch.is_grad_enabled() and self._large(x, src)
         for layer in self.layers:
-            x = layer(x, src, key_mask, gate)
+            if recompute:
+                x = checkpoint(layer, x, src, key_mask, gate, use_reentrant=False)
+            else:
+                x = layer(x, src, key_mask, gate)
         return self.norm(x)  # (B, Tq, W)
 
 
