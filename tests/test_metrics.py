@@ -264,6 +264,7 @@ def test_tuned_thresholds_are_realisable_with_ties_and_default_to_half_when_unde
     probs = np.array([[0.7, 0.2], [0.4, 0.9], [0.4, 0.1], [0.2, 0.5], [0.7, 0.3]])
     t = tune_thresholds(y, probs)
     assert t[1] == 0.5  # emotion without positives
+    assert tune_thresholds(y, probs, metric="acc")[1] == 0.5
     best = max(weighted_accuracy(y[:, 0], probs[:, 0] > c) for c in [0.1, 0.2, 0.4, 0.7])
     assert weighted_accuracy(y[:, 0], probs[:, 0] > t[0]) == pytest.approx(best)
 

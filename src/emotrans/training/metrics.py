@@ -282,7 +282,7 @@ def tune_thresholds(y_true: Any, probs: Any, metric: str = "wacc") -> np.ndarray
     distance = np.where(ties, np.abs(thr - 0.5), np.inf)
     choice = distance.argmin(0)  # (K,)
     tuned = thr[choice, np.arange(k)]
-    defined = (pos > 0) & (neg > 0) if metric == "wacc" else np.isfinite(best)
+    defined = (pos > 0) & (neg > 0)
     out[defined] = tuned[defined]
     return out
 
