@@ -10,7 +10,7 @@ Memory: a few training steps of the Trainer on unaligned IEMOCAP-sized data (T t
 audio 400, vision 500; dims 300/74/35; 4 labels; batch 64) in a fresh subprocess; its peak
 resident memory. Target: under 4 GB.
 
-    python benchmarks/bench_mult.py [--n 2048] [--epochs 1] [--threads 2] [--steps 5]
+    python benchmarks/bench_mult.py [--n 2048] [--epochs 1] [--threads 2] [--repeats 2] [--steps 3]
 """
 
 from __future__ import annotations
@@ -178,7 +178,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=5, help="training batches for the memory run")
+    ap.add_argument("--repeats", type=int, default=2, help="alternating throughput runs")
+    ap.add_argument("--steps", type=int, default=3, help="training batches for the memory run")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -190,10 +191,15 @@ def main() -> int:
     split = make_split(args.n, aligned, k=6)
     plain_throughput(make_split(128, aligned, k=6), 1)  # warm-up
     emotrans_throughput(make_split(128, aligned, k=6), 1)
-    plain = plain_throughput(split, args.epochs)
-    ours = emotrans_throughput(split, args.epochs)
+    plain = ours = 0.0
+    for _ in range(args.repeats):  # alternate, keep the best of each (the machine may be shared)
+        plain = max(plain, plain_throughput(split, args.epochs))
+        ours = max(ours, emotrans_throughput(split, args.epochs))
     print(f"MulT training, aligned CMU-MOSEI-sized data: N {args.n}, T 20, dims 300/74/35")
-    print(f"threads {args.threads}, batch 64, width {WIDTH}, heads {HEADS}, layers {LAYERS}")
+    print(
+        f"threads {args.threads}, batch 64, width {WIDTH}, heads {HEADS}, layers {LAYERS}, "
+        f"best of {args.repeats}"
+    )
     print(f"  plain PyTorch loop : {plain:7.1f} samples/s")
     print(f"  emotrans Trainer   : {ours:7.1f} samples/s  ({ours / plain:.3f}x plain, target 0.9x)")
     if not args.skip_memory:

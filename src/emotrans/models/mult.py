@@ -12,9 +12,12 @@ unit per emotion name.
 Choices, following the reference configuration where it states one:
 
 * Every transformer is pre-LayerNorm (the query and the source share the layer's norm), with
-  a 4x feed-forward layer, ReLU, and a final LayerNorm; its inputs are scaled by sqrt(width),
-  get sinusoidal positions and embedding dropout. The text features also get embedding dropout
-  before the projection.
+  a 4x feed-forward layer (Xavier-uniform weights, zero biases), ReLU, and a final LayerNorm;
+  its inputs are scaled by sqrt(width), get sinusoidal positions and embedding dropout. The
+  text features also get embedding dropout before the projection. Keys and values come from
+  one embedded source (one dropout mask; the reference draws one for each).
+* One attention dropout for every transformer (the reference has separate audio and vision
+  values for the crossmodal blocks).
 * The self-attention transformers have ``max(layers, 3)`` layers, as in the reference.
 * Padding: inputs are left zero padded. Padded steps are zeroed, masked as keys (so they never
   reach a valid step) and their outputs are never read; positions count from each row's first
@@ -86,6 +89,9 @@ class _Layer(nn.Module):
         self.norm_ffn = nn.LayerNorm(width)
         self.fc1 = nn.Linear(width, 4 * width)
         self.fc2 = nn.Linear(4 * width, width)
+        for fc in (self.fc1, self.fc2):  # as the reference: Xavier-uniform weights, zero bias
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
 
