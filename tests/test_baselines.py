@@ -134,6 +134,17 @@ def test_ef_lstm_rejects_unaligned_inputs_and_names_the_alternatives():
         net(feats, lens)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_and_backward_run_under_bf16_autocast(name):
+    net = tiny_model(name)
+    feats, lens = batch(list(DIMS), 7, [7, 4, 1, 0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = net(feats, lens)
+    logits.float().sum().backward()
+    assert logits.shape == (4, len(EMOTIONS)) and torch.isfinite(logits).all()
+    assert net.head.weight.grad is not None
+
+
 # -- padding ---------------------------------------------------------------------------------
 
 
