@@ -87,8 +87,26 @@ def _load_torch(path: Path, allow_pickle: bool) -> Any:
     except pickle.UnpicklingError:
         if not allow_pickle:
             raise _refuse(path) from None
+    # Allowed: still never a free unpickler. torch's restricted loader may additionally
+    # rebuild NumPy arrays (the reference code's dict of arrays), and nothing else.
     _warn_pickle(path)
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported object"
+        raise EmbeddingError(
+            f"{path}: holds objects other than tensors, NumPy arrays and plain containers "
+            f"({first[:160]}); convert it to .json or .npz"
+        ) from None
+
+
+def _numpy_globals() -> list[Any]:
+    """The NumPy callables and types a pickled array needs, and nothing more."""
+    from numpy._core import multiarray
+
+    dtypes = {type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int32, np.int64)}
+    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtypes]
 
 
 def _load_raw(path: Path, allow_pickle: bool) -> Any:
@@ -112,8 +130,13 @@ def _load_raw(path: Path, allow_pickle: bool) -> Any:
     if not allow_pickle:
         raise _refuse(path)
     _warn_pickle(path)
-    with open(path, "rb") as fh:
-        return pickle.load(fh)
+    from emotrans.data._io import load_pickle  # arrays and plain containers only
+    from emotrans.errors import DataFormatError
+
+    try:
+        return load_pickle(path)
+    except DataFormatError as exc:
+        raise EmbeddingError(str(exc)) from None
 
 
 def load_mapping(path: str | Path, allow_pickle: bool = False) -> dict[str, np.ndarray]:
