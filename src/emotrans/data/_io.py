@@ -5,11 +5,12 @@ Every problem with a file surfaces as a one-line :class:`DataFormatError` naming
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pickle
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -173,11 +174,12 @@ def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:
 def clean_block(block: np.ndarray) -> int:
     """Replace non-finite values of ``block`` by 0 in place; return how many there were.
 
-    A finite maximum and minimum prove that there are none (NaN propagates through both,
-    +inf shows in the maximum, -inf in the minimum); these two reductions are much cheaper
-    than the elementwise test, which only runs on blocks that need it.
+    A finite sum proves that there are none (NaN and +-inf propagate through it; inf - inf
+    is NaN); one reduction is much cheaper than the elementwise test, which only runs on
+    blocks whose sum is not finite (a finite block whose float32 sum overflows just takes
+    the exact path).
     """
-    if block.size == 0 or (np.isfinite(block.max()) and np.isfinite(block.min())):
+    if block.size == 0 or np.isfinite(block.sum()):
         return 0
     finite = np.isfinite(block)
     count = block.size - int(np.count_nonzero(finite))
@@ -332,34 +334,38 @@ def read_clean_measure(
     try:
         with contextlib.ExitStack() as stack:
             if offset is not None:
-                handle = stack.enter_context(open(path, "rb", buffering=0))
-                handle.seek(offset)
+                fd = stack.enter_context(open(path, "rb", buffering=0)).fileno()
+                row_bytes = out.nbytes // max(1, n)
 
-                def read(i: int) -> int:
+                def read(i: int) -> None:
                     block = out[blocks[i][0] : blocks[i][1]]
-                    if handle.readinto(memoryview(block).cast("B")) != block.nbytes:
+                    at = offset + blocks[i][0] * row_bytes
+                    if os.preadv(fd, [memoryview(block).cast("B")], at) != block.nbytes:
                         raise DataFormatError(f"{path}: {name} ends early (truncated file)")
-                    return clean_block(block)
 
-                # File reads and numpy reductions release the GIL: read and clean the next
-                # block in a thread while this one is measured.
-                pool = stack.enter_context(ThreadPoolExecutor(1)) if _PARALLEL else None
+                # Positioned reads release the GIL and need no shared file position:
+                # worker threads copy the next blocks from the page cache while this
+                # thread cleans and measures the current one.
+                pool = stack.enter_context(ThreadPoolExecutor(_READERS)) if _READERS else None
             else:
 
-                def read(i: int) -> int:
+                def read(i: int) -> None:
                     sel = np.s_[blocks[i][0] : blocks[i][1]]
                     dset.read_direct(out, sel, sel)
-                    return clean_block(out[sel])
 
                 pool = None
-            pending = pool.submit(read, 0) if pool and blocks else None
+            ahead: collections.deque[Future[None]] = collections.deque()
+            submitted = 0
             for i, (start, stop) in enumerate(blocks):
-                if pending is not None:
-                    count += pending.result()
-                    pending = pool.submit(read, i + 1) if i + 1 < len(blocks) else None
+                if pool is None:
+                    read(i)
                 else:
-                    count += read(i)
+                    while submitted < len(blocks) and submitted <= i + _READERS:
+                        ahead.append(pool.submit(read, submitted))
+                        submitted += 1
+                    ahead.popleft().result()
                 block = out[start:stop]
+                count += clean_block(block)
                 if bound is None:
                     first[start:stop] = first_valid_step(block)
                 else:
@@ -371,8 +377,9 @@ def read_clean_measure(
     return out, first, count
 
 
-_PARALLEL = (os.cpu_count() or 1) > 1
-"""Read ahead in a second thread (only worth it with more than one CPU)."""
+_READERS = 2 if (os.cpu_count() or 1) > 1 else 0
+"""Threads reading ahead: two keep the page-cache copies going while this thread cleans and
+measures; none on a single CPU, where they would only add switching."""
 
 
 def _first_line(exc: BaseException) -> str:
