@@ -114,6 +114,51 @@ def test_last_step_pooling_sums_the_two_directions_at_the_last_step():
     assert torch.allclose(enc(x, torch.tensor([3, 3])), out[:, -1, :4] + out[:, -1, 4:], atol=1e-6)
 
 
+def test_reference_padding_runs_the_padded_rows_through_the_rnn():
+    enc = RNNEncoder(5, 4, pooling="last", padding="reference").eval()
+    x = torch.randn(3, 6, 5)
+    x[0, :2] = 0  # left padding: row 0 has 4 valid steps, row 1 has 1
+    x[1, :5] = 0
+    out, _ = enc.rnn(x)  # (B, T, 2H)
+    expected = out[:, -1, :4] + out[:, -1, 4:]
+    assert torch.allclose(enc(x, torch.tensor([4, 1, 6])), expected, atol=1e-6)
+
+
+def test_reference_padding_differs_from_packed_only_when_rows_are_padded():
+    packed = RNNEncoder(5, 4, pooling="last").eval()
+    reference = RNNEncoder(5, 4, pooling="last", padding="reference").eval()
+    reference.load_state_dict(packed.state_dict())
+    x = torch.randn(2, 6, 5)
+    full = torch.tensor([6, 6])
+    assert torch.allclose(packed(x, full), reference(x, full), atol=1e-6)
+    x[0, :3] = 0
+    short = torch.tensor([3, 6])
+    a, b = packed(x, short), reference(x, short)
+    assert torch.allclose(a[1], b[1], atol=1e-6)  # the full row is the same
+    assert not torch.allclose(a[0], b[0], atol=1e-4)  # the forward direction read the zeros
+
+
+def test_reference_padding_mean_pools_over_the_valid_last_steps():
+    enc = RNNEncoder(5, 4, num_layers=1, pooling="mean", padding="reference").eval()
+    x = torch.randn(2, 6, 5)
+    x[0, :4] = 0  # row 0: 2 valid steps at the end
+    out, _ = enc.rnn(x)
+    summed = out[..., :4] + out[..., 4:]  # (B, T, H)
+    got = enc(x, torch.tensor([2, 6]))
+    assert torch.allclose(got[0], summed[0, 4:].mean(0), atol=1e-6)
+    assert torch.allclose(got[1], summed[1].mean(0), atol=1e-6)
+
+
+def test_padding_mode_is_a_setting_of_every_recurrent_model():
+    for name in ("transferable", "ef-lstm", "lf-lstm"):
+        cfg = RunConfig(model=name, padding="reference", hidden_audio=8, hidden_vision=4)
+        model = build_model(cfg, DIMS, D)
+        encoders = [m for m in model.modules() if isinstance(m, RNNEncoder)]
+        assert encoders and all(e.padding == "reference" for e in encoders), name
+    with pytest.raises(ConfigError, match="padding"):
+        RunConfig(padding="ragged")
+
+
 def test_left_to_right_padded_moves_valid_steps_to_the_front():
     x = torch.arange(8.0).view(2, 4, 1)
     out = left_to_right_padded(x, torch.tensor([2, 4]))

@@ -51,6 +51,12 @@ class RunConfig:
     pooling: str = _opt(
         "last", "utterance vector from the encoder outputs", ("last", "final", "mean")
     )
+    padding: str = _opt(
+        "packed",
+        "padded steps: 'packed' (exact, outputs depend only on valid steps) or 'reference' "
+        "(run through the RNN as the reference code does; faster when lengths vary)",
+        ("packed", "reference"),
+    )
     score: str = _opt("dot", "utterance-emotion score", ("dot", "cosine"))
     bidirectional: bool = _opt(True, "bidirectional encoders (baselines)")
     ef_hidden: int = _opt(300, "EF-LSTM hidden size")

@@ -29,7 +29,7 @@ class EFLSTM(HeadModel):
     modalities : subset of ("text", "audio", "vision"), canonical order
     dims : feature dimension D per modality
     hidden : hidden size H of the encoder
-    num_layers, dropout, cell, bidirectional, pooling : encoder settings (see
+    num_layers, dropout, cell, bidirectional, pooling, padding : encoder settings (see
         :class:`~emotrans.models.encoders.RNNEncoder`); the two directions are concatenated,
         so the utterance vector has 2H values when bidirectional
     output_dropout : dropout on the utterance vector before the head
@@ -57,6 +57,7 @@ class EFLSTM(HeadModel):
         bidirectional: bool = True,
         pooling: str = "last",
         output_dropout: float | None = None,
+        padding: str = "packed",
     ) -> None:
         super().__init__(modalities)
         self.dims = {m: int(dims[m]) for m in self.modalities}
@@ -69,6 +70,7 @@ class EFLSTM(HeadModel):
             bidirectional,
             "concat",
             pooling,
+            padding,
         )
         self.dropout = nn.Dropout(dropout if output_dropout is None else output_dropout)
         self.head = EmotionHead(self.encoder.output_size)
@@ -85,6 +87,7 @@ class EFLSTM(HeadModel):
             cell=config.rnn,
             bidirectional=config.bidirectional,
             pooling=config.pooling,
+            padding=config.padding,
         )
 
     def forward(

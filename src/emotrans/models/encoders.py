@@ -1,8 +1,11 @@
 """Recurrent sequence encoders shared by the transferable model and the LSTM baselines.
 
 Inputs are left zero padded (valid steps at the end of each row, as in the CMU-MOSEI and MulT
-files). The encoder moves each row's valid steps to the front and packs the batch, so padding
-never changes an output: a row's vector depends only on its valid steps.
+files). By default (``padding="packed"``) the encoder moves each row's valid steps to the front
+and packs the batch, so padding never changes an output: a row's vector depends only on its
+valid steps. ``padding="reference"`` runs the padded rows through the RNN as they are, as the
+reference code does: the forward direction then also reads the leading zeros, and on CPU this
+is faster when lengths vary (packed RNNs step through shrinking batches one step at a time).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 POOLINGS = ("last", "final", "mean")
+PADDINGS = ("packed", "reference")
 
 
 def left_to_right_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -47,6 +51,8 @@ class RNNEncoder(nn.Module):
     pooling : ``"last"`` the output at the last valid step (the reference behaviour; note the
         backward direction has seen one frame there), ``"final"`` the final hidden states of
         both directions, ``"mean"`` the mean of the outputs over the valid steps
+    padding : ``"packed"`` (exact: padding never changes an output) or ``"reference"`` (the
+        padded sequence runs through the RNN, as in the reference code; see the module notes)
     """
 
     def __init__(
@@ -59,10 +65,13 @@ class RNNEncoder(nn.Module):
         bidirectional: bool = True,
         combine: str = "sum",
         pooling: str = "last",
+        padding: str = "packed",
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
@@ -80,6 +89,7 @@ class RNNEncoder(nn.Module):
         self.directions = 2 if bidirectional else 1
         self.combine = combine
         self.pooling = pooling
+        self.padding = padding
         self.output_size = hidden_size * (self.directions if combine == "concat" else 1)
 
     def _merge(self, h: torch.Tensor) -> torch.Tensor:
@@ -93,10 +103,10 @@ class RNNEncoder(nn.Module):
         b, t, _ = x.shape
         lengths = lengths.to(torch.int64)
         full = bool((lengths == t).all())
-        if full:
+        valid = None
+        if full or self.padding == "reference":
             out, state = self.rnn(x)  # out: (B, T, dirs*H)
-            last = out[:, -1]  # (B, dirs*H)
-            valid = None
+            last = out[:, -1]  # (B, dirs*H), the last valid step of left-padded rows
         else:
             safe = lengths.clamp(min=1)
             packed = pack_padded_sequence(
@@ -105,7 +115,7 @@ class RNNEncoder(nn.Module):
             packed_out, state = self.rnn(packed)
             out, _ = pad_packed_sequence(
                 packed_out, batch_first=True, total_length=t
-            )  # (B, T, dirs*H)
+            )  # (B, T, dirs*H), valid steps first
             last = out[torch.arange(b, device=x.device), safe - 1]  # (B, dirs*H)
             valid = (lengths > 0).to(out.dtype).unsqueeze(1)  # (B, 1)
         if self.pooling == "last":
@@ -120,7 +130,11 @@ class RNNEncoder(nn.Module):
             if full:
                 vec = out.mean(1)
             else:
-                mask = torch.arange(t, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+                steps = torch.arange(t, device=x.device).unsqueeze(0)  # (1, T)
+                if self.padding == "reference":  # valid steps are the last ones
+                    mask = steps >= (t - lengths).unsqueeze(1)
+                else:  # valid steps were moved to the front
+                    mask = steps < lengths.unsqueeze(1)
                 mask = mask.to(out.dtype).unsqueeze(2)  # (B, T, 1)
                 vec = (out * mask).sum(1) / lengths.clamp(min=1).to(out.dtype).unsqueeze(1)
         vec = self._merge(vec)  # (B, H) or (B, dirs*H)

@@ -30,7 +30,7 @@ class LFLSTM(HeadModel):
     modalities : subset of ("text", "audio", "vision"), canonical order
     dims : feature dimension D per modality
     hidden : hidden size per modality (default text 300, audio 200, vision 100)
-    num_layers, dropout, cell, bidirectional, pooling : encoder settings (see
+    num_layers, dropout, cell, bidirectional, pooling, padding : encoder settings (see
         :class:`~emotrans.models.encoders.RNNEncoder`); the two directions are concatenated,
         so modality m contributes 2 H_m values when bidirectional
     output_dropout : dropout on the concatenated utterance vector before the head
@@ -51,13 +51,22 @@ class LFLSTM(HeadModel):
         bidirectional: bool = True,
         pooling: str = "last",
         output_dropout: float | None = None,
+        padding: str = "packed",
     ) -> None:
         super().__init__(modalities)
         hidden = {**DEFAULT_HIDDEN, **(hidden or {})}
         self.encoders = nn.ModuleDict(
             {
                 m: RNNEncoder(
-                    dims[m], hidden[m], num_layers, dropout, cell, bidirectional, "concat", pooling
+                    dims[m],
+                    hidden[m],
+                    num_layers,
+                    dropout,
+                    cell,
+                    bidirectional,
+                    "concat",
+                    pooling,
+                    padding,
                 )
                 for m in self.modalities
             }
@@ -82,6 +91,7 @@ class LFLSTM(HeadModel):
             cell=config.rnn,
             bidirectional=config.bidirectional,
             pooling=config.pooling,
+            padding=config.padding,
         )
 
     def forward(

@@ -37,7 +37,7 @@ class TransferableModel(EmotionModel):
     dims : feature dimension D per modality
     embedding_dim : emotion-embedding dimension d; the text hidden size equals d
     hidden : hidden size per non-text modality (reference: audio 200, vision 100)
-    cell, num_layers, dropout, pooling : encoder settings (see :class:`RNNEncoder`)
+    cell, num_layers, dropout, pooling, padding : encoder settings (see :class:`RNNEncoder`)
     score : ``"dot"`` (reference) or ``"cosine"`` with a learned temperature
     hidden_text : text hidden size; must equal ``embedding_dim`` (0 means "equal to it")
     """
@@ -58,6 +58,7 @@ class TransferableModel(EmotionModel):
         pooling: str = "last",
         score: str = "dot",
         hidden_text: int = 0,
+        padding: str = "packed",
     ) -> None:
         super().__init__(modalities)
         if hidden_text and hidden_text != embedding_dim:
@@ -71,7 +72,9 @@ class TransferableModel(EmotionModel):
         self.score = score
         self.encoders = nn.ModuleDict(
             {
-                m: RNNEncoder(dims[m], hidden[m], num_layers, dropout, cell, True, "sum", pooling)
+                m: RNNEncoder(
+                    dims[m], hidden[m], num_layers, dropout, cell, True, "sum", pooling, padding
+                )
                 for m in self.modalities
             }
         )
@@ -106,6 +109,7 @@ class TransferableModel(EmotionModel):
             pooling=config.pooling,
             score=config.score,
             hidden_text=config.hidden_text,
+            padding=config.padding,
         )
 
     def set_emotions(
