@@ -291,3 +291,20 @@ def test_format_the_dataset_does_not_come_in_is_refused(tmp_path, dataset, fmt):
 def test_unknown_dataset_is_refused():
     with pytest.raises(ConfigError, match="unknown synthetic dataset"):
         generate("meld", embeddings=EMB)
+
+
+def test_a_held_out_emotion_follows_from_the_others_through_the_default_embeddings():
+    """Zero-shot transfer is possible: each CMU-MOSEI emotion's labels are ranked well by the
+    other five emotions' oracle scores combined as its vector is rebuilt from theirs (the
+    best a model trained without it can learn), while unrelated vectors give chance."""
+    spec = synth.SPECS["mosei"]
+    world = synth.make_world(0, "default")
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((20_000, synth.AFFECT_RANK))
+    drawn = synth._draw_labels(spec, world, z, rng, synth._label_params(spec, world))
+    vectors = np.stack([world.vectors[n] for n in spec.emotions])
+    ceiling = synth.zero_shot_ceiling(drawn.labels, drawn.oracle, vectors)
+    assert ceiling.mean() > 0.75 and ceiling.min() > 0.6, ceiling
+    unrelated = np.random.default_rng(2).standard_normal(vectors.shape)
+    chance = synth.zero_shot_ceiling(drawn.labels, drawn.oracle, unrelated)
+    assert abs(chance.mean() - 0.5) < 0.1, chance
