@@ -56,3 +56,44 @@ def test_rows_do_not_depend_on_the_other_names_or_the_instance(default):
 
 def test_the_model_is_loaded_once_per_process(default):
     assert load_sentence_model(default.model_path) is default.model
+
+
+_ISOLATED_SCRIPT = r"""
+import json, sys
+from emotrans.config import RunConfig
+from emotrans.embeddings.sentence import SentenceSource
+from emotrans.training.pipeline import build
+
+vectors = SentenceSource().embed_isolated(["anger", "not sure"])
+model, dim = build(RunConfig(), {"text": 8, "audio": 4, "vision": 3}, ["fear", "joy"])
+print(json.dumps({
+    "vectors": vectors.tolist(),
+    "dim": dim,
+    "rows": model.emotion_vectors.shape[0],
+    "loaded_here": "sentence_transformers" in sys.modules,
+}))
+"""
+
+
+def test_isolated_embedding_matches_and_keeps_the_model_out_of_the_process(default):
+    """The training pipeline embeds in a child process: same vectors, and the training
+    process never imports sentence-transformers (its memory stays out of the run's peak)."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _ISOLATED_SCRIPT], capture_output=True, text=True, check=True
+    )
+    reply = json.loads(out.stdout)
+    assert reply["loaded_here"] is False
+    assert reply["dim"] == 384 and reply["rows"] == 2
+    np.testing.assert_allclose(reply["vectors"], default.embed(["anger", "not sure"]), atol=1e-6)
+
+
+def test_isolated_embedding_reports_a_bad_model_folder_in_one_line(tmp_path):
+    from emotrans.errors import EmbeddingError
+
+    with pytest.raises(EmbeddingError, match="not a sentence-transformers model folder") as err:
+        SentenceSource(tmp_path).embed_isolated(["anger"])
+    assert "\n" not in str(err.value) and str(tmp_path) in str(err.value)

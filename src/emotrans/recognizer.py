@@ -111,7 +111,7 @@ class Recognizer:
                 )
         s = self._as_split(data, split)
         self._check_dims(s)
-        vectors, _ = emotion_vectors(self.config, names)
+        vectors, _ = emotion_vectors(self.config, names, isolated=False)  # quick repeat queries
         self.model.set_emotions(names, vectors)
         logits = predict_logits(
             self.model,

@@ -5,12 +5,19 @@ offline switches are set before sentence-transformers is imported, and the model
 from the local folder only. Names and phrases are embedded whole, one at a time (so a name's
 vector does not depend on the other names in the batch), and normalised to unit length
 (384-d). Loaded models are kept per process (loading takes seconds).
+
+:meth:`SentenceSource.embed_isolated` embeds in a short-lived child process instead, so that
+the model and the libraries it imports (about 0.3 GB) never add to the memory of a long job;
+the training pipeline uses it. Vectors are identical either way.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Sequence
@@ -27,6 +34,8 @@ log = logging.getLogger(__name__)
 _OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 _MODELS: dict[str, Any] = {}
 _LOCK = threading.Lock()
+_ISOLATED: dict[tuple[str, str], np.ndarray] = {}
+"""Vectors computed by child processes, per (model folder, name), for this process."""
 
 
 def default_model_path() -> Path:
@@ -126,3 +135,65 @@ class SentenceSource(EmbeddingSource):
                 )  # (1, d)
                 self._memo[name] = np.asarray(vector[0], dtype=np.float32)
         return np.stack([self._memo[n] for n in names])  # (K, d)
+
+    def embed_isolated(self, names: Sequence[str]) -> np.ndarray:
+        """Like :meth:`embed`, but computed in a child process (unless the model is already
+        loaded here), so this process never holds the model. Results are kept per process.
+        """
+        names = clean_names(names)
+        key = str(self.model_path.resolve())
+        if key in _MODELS or not names:
+            return self.embed(names)
+        todo = [n for n in dict.fromkeys(names) if (key, n) not in _ISOLATED]
+        if todo:
+            vectors = _embed_in_child(key, todo)  # (len(todo), d)
+            for name, vector in zip(todo, vectors):
+                _ISOLATED[(key, name)] = vector
+        return np.stack([_ISOLATED[(key, n)] for n in names])  # (K, d)
+
+
+def _embed_in_child(model_path: str, names: list[str]) -> np.ndarray:
+    """Run this module in a child process to embed ``names``; returns (len(names), d)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "emotrans.embeddings.sentence", model_path],
+        input=json.dumps(names).encode(),
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise EmbeddingError(
+            f"{model_path}: embedding in a child process failed "
+            f"({lines[-1] if lines else f'exit status {proc.returncode}'})"
+        )
+    try:
+        vectors = np.load(io.BytesIO(proc.stdout), allow_pickle=False)
+    except ValueError as exc:
+        raise EmbeddingError(
+            f"{model_path}: bad reply from the embedding process ({exc})"
+        ) from None
+    if vectors.ndim != 2 or vectors.shape[0] != len(names):
+        raise EmbeddingError(
+            f"{model_path}: the embedding process returned shape {vectors.shape} "
+            f"for {len(names)} names"
+        )
+    return vectors.astype(np.float32, copy=False)
+
+
+def _child_main(argv: list[str]) -> int:
+    """Child side of :meth:`SentenceSource.embed_isolated`: names (JSON list) on stdin, an
+    ``.npy`` array (K, d) on stdout."""
+    names = json.loads(sys.stdin.buffer.read().decode())
+    try:
+        vectors = SentenceSource(argv[0]).embed(names)
+    except EmbeddingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    buffer = io.BytesIO()
+    np.save(buffer, vectors, allow_pickle=False)
+    sys.stdout.buffer.write(buffer.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

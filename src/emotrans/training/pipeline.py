@@ -43,8 +43,14 @@ def selection_key(config: RunConfig, dataset_name: str) -> str:
     return average_key(dataset_name) if config.select_metric == "auto" else config.select_metric
 
 
-def emotion_vectors(config: RunConfig, names: list[str]) -> tuple[np.ndarray | None, int]:
-    """Embedding rows (K, d) of ``names`` from ``config.embeddings`` for embedding models."""
+def emotion_vectors(
+    config: RunConfig, names: list[str], isolated: bool = True
+) -> tuple[np.ndarray | None, int]:
+    """Embedding rows (K, d) of ``names`` from ``config.embeddings`` for embedding models.
+
+    With ``isolated`` a sentence-model source embeds in a short-lived child process, so the
+    model (about 0.3 GB with its libraries) never adds to the memory of a training run.
+    """
     from emotrans.models.registry import model_class
 
     if not model_class(config.model).uses_embeddings:
@@ -52,7 +58,9 @@ def emotion_vectors(config: RunConfig, names: list[str]) -> tuple[np.ndarray | N
     from emotrans.embeddings import load_source
 
     source = load_source(config.embeddings)
-    return source.embed(names), int(source.dim)
+    embed = getattr(source, "embed_isolated", None) if isolated else None
+    vectors = embed(names) if embed is not None else source.embed(names)
+    return vectors, int(vectors.shape[1])
 
 
 def build(config: RunConfig, dims: dict[str, int], names: list[str]):
