@@ -4,8 +4,13 @@ Generates a synthetic dataset (full CMU-MOSEI size by default) and prints, on th
 the average weighted accuracy (WA) of
 
 * the generator's oracle (its balanced decision, sigmoid(logit) > 0.5), and
-* a logistic regression (balanced class weights, C chosen on valid) per emotion on each sample's mean over valid
-  steps of the features, for all modalities together and each modality alone.
+* a logistic regression (balanced class weights, C chosen on valid) per emotion on each
+  sample's mean over valid steps of the features, for all modalities together and each
+  modality alone;
+
+and the zero-shot ceiling: the ROC AUC of each emotion predicted from the other emotions'
+oracle scores through the embedding geometry (``emotrans.data.synthetic.zero_shot_ceiling``),
+the best a model trained without that emotion can do.
 
 The generator is calibrated so that at full MOSEI size the oracle's average WA is about 0.80
 and the all-modality logistic regression comes within about 2 points of it.
@@ -90,6 +95,18 @@ def main() -> int:
         [wacc(test.labels[:, k], logits[:, k] > 0) for k in range(len(ds.emotions))]
     )
     print(f"oracle                 average WA (test): {oracle_wa:.4f}")
+    if len(ds.emotions) > 2:
+        from emotrans.data.synthetic import make_world, zero_shot_ceiling
+
+        world = make_world(args.seed, args.embeddings)
+        vectors = np.stack([world.vectors[n] for n in ds.emotions])
+        ceiling = zero_shot_ceiling(test.labels, logits, vectors)
+        print(
+            "zero-shot ceiling      ROC AUC (test) of each emotion from the others' oracle "
+            "scores: "
+            + ", ".join(f"{n} {a:.3f}" for n, a in zip(ds.emotions, ceiling))
+            + f"; average {np.nanmean(ceiling):.3f}"
+        )
     for modalities in (("text", "audio", "vision"), ("text",), ("audio",), ("vision",)):
         start = time.perf_counter()
         wa, c = logistic_wa(ds["train"], ds["valid"], test, modalities)
