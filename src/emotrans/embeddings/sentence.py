@@ -155,7 +155,7 @@ class SentenceSource(EmbeddingSource):
 def _embed_in_child(model_path: str, names: list[str]) -> np.ndarray:
     """Run this module in a child process to embed ``names``; returns (len(names), d)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "emotrans.embeddings.sentence", model_path],
+        [sys.executable, "-m", "emotrans.embeddings._embed_child", model_path],
         input=json.dumps(names).encode(),
         capture_output=True,
         check=False,
@@ -180,8 +180,9 @@ def _embed_in_child(model_path: str, names: list[str]) -> np.ndarray:
     return vectors.astype(np.float32, copy=False)
 
 
-def _child_main(argv: list[str]) -> int:
-    """Child side of :meth:`SentenceSource.embed_isolated`: names (JSON list) on stdin, an
+def child_main(argv: list[str]) -> int:
+    """Child side of :meth:`SentenceSource.embed_isolated` (``python -m
+    emotrans.embeddings._embed_child MODEL_FOLDER``): names as a JSON list on stdin, an
     ``.npy`` array (K, d) on stdout."""
     names = json.loads(sys.stdin.buffer.read().decode())
     try:
@@ -193,7 +194,3 @@ def _child_main(argv: list[str]) -> int:
     np.save(buffer, vectors, allow_pickle=False)
     sys.stdout.buffer.write(buffer.getvalue())
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
