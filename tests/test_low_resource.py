@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -102,6 +103,26 @@ def test_few_shot_from_a_zero_shot_run_reports_before_after_and_forgetting(
     # fine-tuning changed the weights
     assert f["after"]["target"]["auc"] != pytest.approx(f["before"]["target"]["auc"], abs=1e-12)
     assert result.metrics["emotions"] == ["anger", "disgust", "fear", "happy", "sad", "surprise"]
+    # the epoch was selected on the balanced score: half the target, half the seen average
+    assert f["select"] == "balanced"
+    history = list(csv.DictReader((result.path / "history.csv").open()))
+    best = history[result.metrics["best_epoch"] - 1]
+    assert float(best["valid_selection"]) == max(float(r["valid_selection"]) for r in history)
+
+
+def test_balanced_selection_weighs_the_target_as_much_as_all_seen_emotions():
+    from emotrans.training.trainer import Trainer
+
+    names = ["a", "b", "c"]
+    labels = np.array([[1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]] * 5)
+    logits = np.where(labels == 1, 2.0, -2.0)  # every emotion right...
+    logits[:, 2] *= -1  # ...but c, always wrong
+    plain = Trainer(RunConfig(), select_key="wacc")
+    weighted = Trainer(RunConfig(), select_key="wacc", select_weights=np.array([0.25, 0.25, 0.5]))
+    score, average = plain._score(0.0, logits, labels, names)
+    assert score == pytest.approx(2 / 3) and average == pytest.approx(2 / 3)
+    score, average = weighted._score(0.0, logits, labels, names)
+    assert score == pytest.approx(0.5) and average == pytest.approx(2 / 3)
 
 
 def test_fine_tuning_needs_a_zero_shot_run(mosei_dir, tmp_path):

@@ -110,6 +110,13 @@ class RunConfig:
     fsl_epochs: int = _opt(20, "few-shot: epochs of fine-tuning")
     fsl_lr: float = _opt(1e-4, "few-shot: fine-tuning learning rate")
     fsl_memory: int = _opt(256, "few-shot: samples of the original data kept as episodic memory")
+    fsl_select: str = _opt(
+        "balanced",
+        "few-shot fine-tuning (finetune, continual, replay): select the epoch on the mean of the "
+        "target's and the seen emotions' validation scores ('balanced'), or on the plain "
+        "average over all emotions, where the target weighs 1/K ('average')",
+        ("balanced", "average"),
+    )
 
     # -- methods -------------------------------------------------------------------------------
     def __post_init__(self) -> None:

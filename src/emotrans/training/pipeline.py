@@ -182,7 +182,14 @@ def train_run(
             on_start(model, n_params)
         train = TensorSplit.from_split(train_ds["train"], model.modalities)
         valid = TensorSplit.from_split(train_ds["valid"], model.modalities)
-        trainer = Trainer(config, select_key=key, progress=progress, lr=plan.lr, epochs=plan.epochs)
+        trainer = Trainer(
+            config,
+            select_key=key,
+            progress=progress,
+            lr=plan.lr,
+            epochs=plan.epochs,
+            select_weights=plan.select_weights,
+        )
         fit = trainer.fit(
             model,
             train,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from emotrans.config import RunConfig
 from emotrans.data.dataset import Dataset, Split
 
@@ -26,6 +28,7 @@ class Plan:
     memory : episodic memory for the ``agem`` / ``replay`` step modes
     step_mode : trainer step mode: "standard", "agem" or "replay"
     lr, epochs : overrides of the config's learning rate and epochs (None: the config's)
+    select_weights : per-emotion weights of the epoch-selection score (None: plain average)
     changes_labels : the label columns differ from the raw data's (no generator oracle then)
     extra : ``(model, config, metrics) -> dict`` of extra metrics.json sections
     """
@@ -36,6 +39,7 @@ class Plan:
     step_mode: str = "standard"
     lr: float | None = None
     epochs: int | None = None
+    select_weights: np.ndarray | None = None
     changes_labels: bool = False
     extra: Callable[[Any, RunConfig, dict[str, Any]], dict[str, Any]] | None = field(default=None)
 
@@ -215,7 +219,12 @@ def _few_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
             meta=reduced.meta,
         )
         plan.lr, plan.epochs = config.fsl_lr, config.fsl_epochs
+        if config.fsl_select == "balanced":  # the new emotion weighs as much as all the others
+            weights = np.full(len(names), 0.5 / max(1, len(seen)))
+            weights[col] = 0.5
+            plan.select_weights = weights
         section["finetune_samples"] = small.n
+        section["select"] = config.fsl_select
         if config.fsl_mode in ("continual", "replay"):
             original = protocols.zero_shot(dataset, [target])["train"]
             memory = protocols.memory_sample(original, config.fsl_memory, seed=config.seed)

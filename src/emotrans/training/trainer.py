@@ -117,6 +117,8 @@ class Trainer:
         or "loss" (lower is better)
     lr, epochs : override ``config.lr`` / ``config.epochs`` (fine-tuning uses this)
     progress : show a progress bar per epoch on stderr
+    select_weights : optional (K,) weights of the emotions in the selection score (default:
+        the plain average); the history then also records it as ``valid_selection``
     """
 
     def __init__(
@@ -126,9 +128,11 @@ class Trainer:
         lr: float | None = None,
         epochs: int | None = None,
         progress: bool = False,
+        select_weights: np.ndarray | None = None,
     ) -> None:
         self.config = config
         self.select_key = select_key
+        self.select_weights = None if select_weights is None else np.asarray(select_weights, float)
         self.lr = config.lr if lr is None else lr
         self.epochs = config.epochs if epochs is None else epochs
         self.progress = progress
@@ -161,7 +165,14 @@ class Trainer:
             return -valid_loss, float("nan")
         metrics = compute_metrics(labels, sigmoid(logits), names, threshold=self.config.threshold)
         value = metrics["average"][self.select_key]
-        return (value if math.isfinite(value) else -math.inf), value
+        score = value
+        if self.select_weights is not None:
+            per = np.array([metrics["per_emotion"][n][self.select_key] for n in names])  # (K,)
+            ok = np.isfinite(per) & (self.select_weights > 0)
+            score = float(per[ok] @ self.select_weights[ok] / self.select_weights[ok].sum())
+            if not ok.any():
+                score = float("nan")
+        return (score if math.isfinite(score) else -math.inf), value
 
     def fit(
         self,
@@ -243,6 +254,8 @@ class Trainer:
                 "lr": optimizer.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - start,
             }
+            if self.select_weights is not None:
+                row["valid_selection"] = score
             best.history.append(row)
             improved = score > best.best_score
             if improved:
