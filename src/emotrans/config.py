@@ -108,7 +108,11 @@ class RunConfig:
         "", "few-shot: zero-shot run directory to start from (finetune, continual, replay)"
     )
     fsl_epochs: int = _opt(20, "few-shot: epochs of fine-tuning")
-    fsl_lr: float = _opt(1e-4, "few-shot: fine-tuning learning rate")
+    fsl_lr: float = _opt(
+        3e-4,
+        "few-shot: fine-tuning learning rate (chosen among 1e-4, 3e-4, 1e-3 on the validation "
+        "split of generated CMU-MOSEI)",
+    )
     fsl_memory: int = _opt(256, "few-shot: samples of the original data kept as episodic memory")
     fsl_select: str = _opt(
         "balanced",
