@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from _plain_loop import plain_loop_throughput  # benchmarks/, on sys.path when run as a script
+
 DIMS = {"text": 300, "audio": 74, "vision": 35}
 WIDTH, HEADS, LAYERS = 40, 10, 4
 ATTN, RELU, RES, OUT, EMBED = 0.25, 0.1, 0.1, 0.1, 0.3
@@ -119,24 +121,7 @@ class PlainMulT(nn.Module):
 
 def plain_throughput(split, epochs: int, seed: int = 0) -> float:
     torch.manual_seed(seed)
-    labels = torch.from_numpy(split.labels.astype(np.float32))
-    model = PlainMulT(labels.shape[1])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    pw = (labels.shape[0] - labels.sum(0)) / labels.sum(0).clamp(min=1)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
-    feats = {m: torch.from_numpy(x) for m, x in split.features.items()}
-    n = labels.shape[0]
-    start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(n)
-        for i in range(0, n, 64):
-            idx = order[i : i + 64]
-            opt.zero_grad()
-            loss = loss_fn(model({m: x[idx] for m, x in feats.items()}), labels[idx])
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-    return n * epochs / (time.perf_counter() - start)
+    return plain_loop_throughput(PlainMulT(split.labels.shape[1]), split, epochs)
 
 
 # -- emotrans ----------------------------------------------------------------------------------

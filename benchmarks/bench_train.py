@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from _plain_loop import plain_loop_throughput  # benchmarks/, on sys.path when run as a script
+
 
 def make_split(n: int, seed: int = 0, full_length: bool = False):
     from emotrans.data.dataset import Split
@@ -83,24 +85,7 @@ class PlainModel(nn.Module):
 
 def plain_epoch(split, emb, epochs: int, seed: int = 0) -> float:
     torch.manual_seed(seed)
-    model = PlainModel(emb)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    labels = torch.from_numpy(split.labels.astype(np.float32))
-    pw = (labels.shape[0] - labels.sum(0)) / labels.sum(0).clamp(min=1)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
-    feats = {m: torch.from_numpy(x) for m, x in split.features.items()}
-    n = labels.shape[0]
-    start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(n)
-        for i in range(0, n, 64):
-            idx = order[i : i + 64]
-            opt.zero_grad()
-            loss = loss_fn(model({m: x[idx] for m, x in feats.items()}), labels[idx])
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-    return n * epochs / (time.perf_counter() - start)
+    return plain_loop_throughput(PlainModel(emb), split, epochs)
 
 
 def emotrans_epoch(
