@@ -17,7 +17,6 @@ exact padding (packed sequences) only the small linear layers change precision.
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 from pathlib import Path
 
@@ -41,6 +40,7 @@ def main() -> None:
     from emotrans.config import RunConfig
     from emotrans.data import write_synthetic
     from emotrans.training.pipeline import train_run
+    from emotrans.training.rundir import RunDir
 
     with tempfile.TemporaryDirectory() as tmp:
         data = write_synthetic(Path(tmp, "data"), "mosei", "mosei-h5", args.scale, 0, "default")
@@ -58,8 +58,7 @@ def main() -> None:
                 )
                 run = train_run(config, Path(tmp, f"{precision}-{seed}"))
                 test = run.metrics["splits"]["test"]["average"]
-                with open(run.path / "history.csv", newline="") as f:
-                    epochs = list(csv.DictReader(f))
+                epochs = RunDir(run.path).history()
                 seconds = sum(float(r["seconds"]) for r in epochs)
                 speed = run.metrics["train_samples"] * len(epochs) / seconds
                 results[precision].append((test["wacc"], test["auc"], speed))

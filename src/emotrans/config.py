@@ -193,6 +193,21 @@ class RunConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; an unreadable file or a syntax error raises a one-line
+    :class:`ConfigError` naming the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+
+
 def read_settings_file(path: str | Path) -> dict[str, Any]:
     """Parse a flat YAML/TOML/JSON mapping; errors name the file."""
     path = Path(path)

@@ -48,6 +48,11 @@ class EmbeddingSource(abc.ABC):
             The source cannot be read, or does not know some names (all of them are listed).
         """
 
+    def embed_isolated(self, names: Sequence[str]) -> np.ndarray:
+        """Like :meth:`embed`, keeping heavy models out of this process where a source can
+        (sentence models embed in a short-lived child process); other sources just embed."""
+        return self.embed(names)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emotrans.config import RunConfig
+from emotrans.config import RunConfig, read_yaml
 from emotrans.errors import ConfigError
 
 DEFAULT_SEEDS = 5
@@ -176,15 +176,7 @@ def resolve_grid_file(name_or_path: str | Path) -> Path:
 def load_grid(name_or_path: str | Path) -> Grid:
     """Read and expand a grid: a shipped grid's name or the path of a grid file."""
     path = resolve_grid_file(name_or_path)
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    raw = read_yaml(path)
     return parse_grid(raw, source=str(path), default_name=path.stem)
 
 

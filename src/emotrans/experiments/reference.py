@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emotrans.config import read_yaml
 from emotrans.errors import ConfigError
 from emotrans.experiments.aggregate import MULTILABEL, CellResult, GridResults, Stat
 
@@ -42,16 +43,8 @@ class Reference:
 
 def load_reference(path: str | Path) -> Reference:
     """Read and check a reference file (see the module docstring)."""
-    import yaml
-
     path = Path(path).expanduser()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping name -> emotion -> metric -> value")
     source, percent = "", None

@@ -58,8 +58,7 @@ def emotion_vectors(
     from emotrans.embeddings import load_source
 
     source = load_source(config.embeddings)
-    embed = getattr(source, "embed_isolated", None) if isolated else None
-    vectors = embed(names) if embed is not None else source.embed(names)
+    vectors = source.embed_isolated(names) if isolated else source.embed(names)
     return vectors, int(vectors.shape[1])
 
 
