@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
 
-    from emotrans.training.metrics import compute_metrics
+    from emotrans.metrics import compute_metrics
 
     rng = np.random.default_rng(0)
     y = (rng.random((args.n, args.k)) < 0.25).astype(np.uint8)

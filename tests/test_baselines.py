@@ -8,12 +8,12 @@ import torch
 
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError
+from emotrans.metrics import compute_metrics
 from emotrans.models.ef_lstm import EFLSTM
 from emotrans.models.heads import EmotionHead, fresh_row
 from emotrans.models.lf_lstm import LFLSTM
 from emotrans.models.mult import MulT
 from emotrans.models.registry import build_model, model_class
-from emotrans.training.metrics import compute_metrics
 
 DIMS = {"text": 6, "audio": 4, "vision": 3}
 CODES = {"text": "t", "audio": "a", "vision": "v"}

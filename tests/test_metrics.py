@@ -15,7 +15,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from emotrans.training.metrics import (
+from emotrans.metrics import (
     average_key,
     compute_metrics,
     tune_thresholds,
@@ -138,7 +138,7 @@ def test_a_single_sample_gives_defined_acc_and_f1_and_nan_wacc_auc():
 def test_undefined_emotions_are_named_in_one_warning_and_left_out_of_averages(caplog):
     y = np.array([[0, 1, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1]])
     probs = np.array([[0.2, 0.9, 0.6], [0.1, 0.2, 0.7], [0.3, 0.8, 0.8], [0.6, 0.3, 0.9]])
-    with caplog.at_level(logging.WARNING, logger="emotrans.training.metrics"):
+    with caplog.at_level(logging.WARNING, logger="emotrans.metrics"):
         got = compute_metrics(y, probs, ["calm", "joy", "anger"])
     records = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(records) == 1

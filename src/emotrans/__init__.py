@@ -11,7 +11,7 @@ Heavy dependencies (torch, sentence-transformers, matplotlib) are imported lazil
 
 from __future__ import annotations
 
-from emotrans.data.dataset import MODALITIES, Dataset, Split
+from emotrans.data.dataset import Dataset, Split
 from emotrans.errors import (
     ConfigError,
     DataFormatError,
@@ -19,8 +19,8 @@ from emotrans.errors import (
     EmotransError,
     RunDirError,
 )
-
-__version__ = "0.1.0"
+from emotrans.modalities import MODALITIES
+from emotrans.version import __version__
 
 __all__ = [
     "MODALITIES",

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emotrans.atomic import write_text_atomic
 from emotrans.errors import ConfigError
+from emotrans.modalities import parse_modalities
 
 
 def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
@@ -154,8 +156,6 @@ class RunConfig:
             raise ConfigError(f"fsl_fraction = {self.fsl_fraction}: must be in (0, 1]")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"threshold = {self.threshold}: must be in (0, 1)")
-        from emotrans.data.dataset import parse_modalities
-
         parse_modalities(self.modalities)
         return self
 
@@ -183,8 +183,6 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def save(self, path: str | Path) -> None:
-        from emotrans.atomic import write_text_atomic
-
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def digest(self) -> str:

@@ -15,8 +15,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from emotrans import __version__
 from emotrans.errors import EmotransError
+from emotrans.version import __version__
 
 # Order here is the order in `emotrans --help`.
 _COMMAND_MODULES = ("demo", "data", "embed", "train", "predict", "models", "grid")

@@ -11,10 +11,11 @@ Importing this package never imports torch.
 
 from __future__ import annotations
 
-from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.loader import FORMATS, detect_format, load
 from emotrans.data.native import load_native, save_native
 from emotrans.data.synthetic import generate, oracle_logits, write_synthetic
+from emotrans.modalities import MODALITIES
 
 __all__ = [
     "FORMATS",

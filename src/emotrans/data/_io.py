@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import pickle
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -88,71 +87,6 @@ def read_h5_float32(dset: Any, path: Path, ndim: int) -> np.ndarray:
                 f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {_first_line(exc)})"
             ) from None
     return out
-
-
-# -- pickles ------------------------------------------------------------------------------------
-
-# Classes a feature pickle may reference. Anything else (in particular os.system and friends)
-# is refused, so loading a pickle cannot run arbitrary code.
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-    ("codecs", "encode"),
-    ("collections", "OrderedDict"),
-    ("__builtin__", "set"),
-    ("builtins", "set"),
-    ("__builtin__", "frozenset"),
-    ("builtins", "frozenset"),
-    ("copy_reg", "_reconstructor"),
-    ("copyreg", "_reconstructor"),
-    ("__builtin__", "object"),
-    ("builtins", "object"),
-}
-
-
-class _FeatureUnpickler(pickle.Unpickler):
-    """Unpickler limited to numpy arrays and plain containers."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module.startswith("numpy.core."):  # numpy 1.x names, moved to numpy._core in 2.x
-            module = "numpy._core." + module[len("numpy.core.") :]
-        return super().find_class(module, name)
-
-
-def load_pickle(path: Path, encoding: str = "ASCII") -> Any:
-    """Load a pickle of numpy arrays and containers without executing arbitrary code.
-
-    ``encoding="latin1"`` reads Python-2 pickles (whose numpy buffers are byte strings).
-    """
-    require_file(path)
-    try:
-        with open(path, "rb") as handle:
-            return _FeatureUnpickler(handle, encoding=encoding).load()
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        ImportError,
-        IndexError,
-        KeyError,
-        UnicodeDecodeError,
-        MemoryError,
-    ) as exc:
-        raise DataFormatError(
-            f"{path}: not a readable pickle of arrays (truncated or wrong format: "
-            f"{_first_line(exc)})"
-        ) from None
 
 
 def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:

@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 
 from emotrans.data.csd import EPS, ComputationalSequence, VideoRows
-from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.folds import Folds, fold_of, load_folds
 from emotrans.errors import ConfigError, DataFormatError
+from emotrans.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
 

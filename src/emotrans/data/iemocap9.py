@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrans.data._io import as_float32, clean_and_measure, default_ids, load_pickle
+from emotrans.data._io import as_float32, clean_and_measure, default_ids
 from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.errors import ConfigError, DataFormatError
+from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 

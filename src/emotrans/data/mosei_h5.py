@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.data._io import default_ids, h5_dataset, open_h5, read_clean_measure, read_h5_float32
-from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.errors import DataFormatError
+from emotrans.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
 

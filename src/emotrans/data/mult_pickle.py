@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from emotrans.data._io import as_float32, clean_and_measure, default_ids, load_pickle
-from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split
+from emotrans.data._io import as_float32, clean_and_measure, default_ids
+from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.errors import DataFormatError
+from emotrans.modalities import MODALITIES
+from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 

@@ -69,8 +69,9 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path, write_text_atomic
-from emotrans.data.dataset import MODALITIES, SPLITS, Dataset, Split, replace_nonfinite
+from emotrans.data.dataset import SPLITS, Dataset, Split, replace_nonfinite
 from emotrans.errors import ConfigError, DataFormatError
+from emotrans.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
 
@@ -768,7 +769,7 @@ def zero_shot_ceiling(labels: np.ndarray, oracle: np.ndarray, vectors: np.ndarra
     -------
     (K,) AUC of each emotion held out in turn (NaN where its labels are constant)
     """
-    from emotrans.training.metrics import roc_auc
+    from emotrans.metrics import roc_auc
 
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     k = unit.shape[0]

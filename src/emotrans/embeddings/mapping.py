@@ -32,7 +32,8 @@ from emotrans.embeddings.names import (
     resolve,
     unknown_names_error,
 )
-from emotrans.errors import EmbeddingError
+from emotrans.errors import DataFormatError, EmbeddingError
+from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +131,6 @@ def _load_raw(path: Path, allow_pickle: bool) -> Any:
     if not allow_pickle:
         raise _refuse(path)
     _warn_pickle(path)
-    from emotrans.data._io import load_pickle  # arrays and plain containers only
-    from emotrans.errors import DataFormatError
-
     try:
         return load_pickle(path)
     except DataFormatError as exc:

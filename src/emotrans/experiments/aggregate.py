@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from emotrans.errors import RunDirError
+from emotrans.metrics import METRIC_KEYS, MULTILABEL_KEYS
 
-METRICS = ("wacc", "f1", "auc", "acc")
-MULTILABEL = ("strict", "subset", "intersect")
+METRICS = METRIC_KEYS
+MULTILABEL = MULTILABEL_KEYS
 METRIC_TITLES = {
     "wacc": "weighted accuracy",
     "f1": "weighted F1",

@@ -23,6 +23,7 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.experiments.aggregate import METRIC_TITLES, CellResult, GridResults, Stat
+from emotrans.metrics import METRIC_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ def make_plots(results: GridResults, folder: str | Path) -> tuple[list[Plot], li
     notes: list[str] = []
     metrics = []
     for key in [*results.select_metrics(), "f1", "auc"]:
-        if key in ("wacc", "f1", "auc", "acc") and key not in metrics:
+        if key in METRIC_KEYS and key not in metrics:
             metrics.append(key)
 
     def attempt(kind: str, title: str, fn, *args) -> None:

@@ -27,8 +27,9 @@ from typing import Any
 from emotrans.config import read_yaml
 from emotrans.errors import ConfigError
 from emotrans.experiments.aggregate import MULTILABEL, CellResult, GridResults, Stat
+from emotrans.metrics import METRIC_KEYS
 
-_METRICS = ("wacc", "f1", "auc", "acc", *MULTILABEL)
+_METRICS = (*METRIC_KEYS, *MULTILABEL)
 
 
 @dataclass

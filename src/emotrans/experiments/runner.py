@@ -31,6 +31,7 @@ from typing import Any
 from emotrans.errors import ConfigError
 from emotrans.experiments.executor import RunOutcome, RunTask, make_executor
 from emotrans.experiments.grid import Grid, RunSpec, expand_runs, load_grid
+from emotrans.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,6 @@ class GridPlan:
 
     # -- files -----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        from emotrans import __version__
 
         return {
             "format": 1,

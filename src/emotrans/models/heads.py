@@ -119,7 +119,7 @@ class HeadModel(EmotionModel):
 
 def config_modalities(config: RunConfig, dims: dict[str, int]) -> tuple[str, ...]:
     """The run's modalities in canonical order; a :class:`ConfigError` if the data lacks one."""
-    from emotrans.data.dataset import parse_modalities
+    from emotrans.modalities import parse_modalities
 
     modalities = parse_modalities(config.modalities)
     missing = [m for m in modalities if m not in dims]

@@ -92,7 +92,7 @@ class TransferableModel(EmotionModel):
     def from_config(
         cls, config: RunConfig, dims: dict[str, int], embedding_dim: int
     ) -> TransferableModel:
-        from emotrans.data.dataset import parse_modalities
+        from emotrans.modalities import parse_modalities
 
         modalities = parse_modalities(config.modalities)
         missing = [m for m in modalities if m not in dims]

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from emotrans.config import RunConfig
-from emotrans.data.dataset import Dataset, Split, modality_code, parse_modalities
+from emotrans.data.dataset import Dataset, Split
 from emotrans.errors import ConfigError, RunDirError
+from emotrans.modalities import modality_code, parse_modalities
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def load_data(config: RunConfig, path: str | None = None) -> Dataset:
 
 def selection_key(config: RunConfig, dataset_name: str) -> str:
     """The validation average used for model selection."""
-    from emotrans.training.metrics import average_key
+    from emotrans.metrics import average_key
 
     return average_key(dataset_name) if config.select_metric == "auto" else config.select_metric
 
@@ -76,8 +77,8 @@ def split_metrics(
     model, split: Split, emotions: list[str], config: RunConfig, thresholds=None
 ) -> dict[str, Any]:
     """Metrics of ``model`` on ``split`` (labels in ``emotions`` order)."""
+    from emotrans.metrics import compute_metrics
     from emotrans.training.batches import TensorSplit
-    from emotrans.training.metrics import compute_metrics
     from emotrans.training.trainer import predict_logits, resolve_device, sigmoid
 
     data = TensorSplit.from_split(split, model.modalities)
@@ -93,7 +94,7 @@ def oracle_metrics(dataset: Dataset, config: RunConfig) -> dict[str, Any] | None
     if not (folder / "oracle.npz").is_file():
         return None
     from emotrans.data.synthetic import oracle_logits
-    from emotrans.training.metrics import compute_metrics
+    from emotrans.metrics import compute_metrics
     from emotrans.training.trainer import sigmoid
 
     try:
@@ -144,8 +145,8 @@ def train_run(
     """
     import torch
 
+    from emotrans.metrics import tune_thresholds
     from emotrans.training.batches import TensorSplit
-    from emotrans.training.metrics import tune_thresholds
     from emotrans.training.plans import prepare
     from emotrans.training.report import render_run_report
     from emotrans.training.rundir import RunDir, staging_dir

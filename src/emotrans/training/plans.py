@@ -15,6 +15,7 @@ import numpy as np
 
 from emotrans.config import RunConfig
 from emotrans.data.dataset import Dataset, Split
+from emotrans.metrics import METRIC_KEYS
 
 
 @dataclass
@@ -87,7 +88,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
     per = {k: v for p in parts for k, v in p["per_emotion"].items()}
     average = {}
-    for key in ("wacc", "f1", "auc", "acc"):
+    for key in METRIC_KEYS:
         vals = [r[key] for r in per.values() if r[key] is not None and math.isfinite(r[key])]
         average[key] = sum(vals) / len(vals) if vals else float("nan")
     return {
@@ -157,7 +158,7 @@ def _stage(m: dict[str, Any], target: str, seen: list[str]) -> dict[str, Any]:
     import math
 
     avg = {}
-    for key in ("wacc", "f1", "auc", "acc"):
+    for key in METRIC_KEYS:
         vals = [m["per_emotion"][s][key] for s in seen if s in m["per_emotion"]]
         vals = [v for v in vals if v is not None and math.isfinite(v)]
         avg[key] = sum(vals) / len(vals) if vals else float("nan")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-METRIC_KEYS = ("wacc", "f1", "auc", "acc")
+from emotrans.metrics import METRIC_KEYS
+
 METRIC_TITLES = {"wacc": "weighted acc", "f1": "F1", "auc": "AUC", "acc": "accuracy"}
 
 

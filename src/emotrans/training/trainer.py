@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from emotrans.config import RunConfig
+from emotrans.metrics import compute_metrics
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
-from emotrans.training.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
 
