@@ -39,3 +39,13 @@ def build_model(config: RunConfig, dims: dict[str, int], embedding_dim: int) -> 
     The caller then sets the emotion list with ``model.set_emotions(names, vectors)``.
     """
     return model_class(config.model).from_config(config, dims, embedding_dim)
+
+
+def resolve_config(config: RunConfig) -> RunConfig:
+    """``config`` with its model's settings validated and complete (every default filled in).
+
+    Call it before anything is read or written, so a bad model setting fails early and the run
+    directory stores every setting the model was built with.
+    """
+    model_class(config.model)  # an unknown model name fails here
+    return config
