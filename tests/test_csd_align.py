@@ -1,4 +1,5 @@
-"""Alignment of CMU-MultimodalSDK computational sequences (DESIGN.md 5.1), on tiny .csd files.
+"""Alignment of CMU-MultimodalSDK computational sequences (docs/design.md,
+"Alignment of .csd files"), on tiny .csd files.
 
 Every case writes real ``.csd`` files (the SDK's HDF5 layout) into ``tmp_path`` and converts
 them with :func:`convert_csd`; the expected numbers are worked out by hand in the comments.
@@ -401,7 +402,8 @@ EPS = 1e-5
 
 
 def _literal(text, audio, vision, labels, folds, seq_len, compat):
-    """DESIGN.md 5.1 step by step with Python loops and dicts of keys, as the SDK works."""
+    """docs/design.md, "Alignment of .csd files", step by step with Python loops and dicts of
+    keys, as the SDK works."""
     seqs = {"text": text, "audio": audio, "vision": vision}
 
     def drop(keys, violators):

@@ -1,4 +1,4 @@
-"""The transferable model: shapes, emotion lists, padding, options (DESIGN.md section 2)."""
+"""The transferable model: shapes, emotion lists, padding, options (docs/design.md, "The model")."""
 
 from __future__ import annotations
 

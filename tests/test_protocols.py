@@ -1,4 +1,4 @@
-"""Zero-shot and few-shot data protocols (DESIGN.md section 6) on hand-made datasets."""
+"""Zero-shot and few-shot data protocols (docs/design.md, "Protocols") on hand-made datasets."""
 
 from __future__ import annotations
 

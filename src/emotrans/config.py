@@ -1,9 +1,9 @@
 """One source of truth for the settings of a run.
 
 :class:`RunConfig` is a flat dataclass whose defaults are the reference settings of Dai et al.
-(DESIGN.md sections 2 and 3). The CLI flags (``--batch-size``), the YAML/TOML config files
-(``batch_size: 64``) and the grid files all map onto its fields, and a run directory stores it
-whole in ``config.json``.
+(docs/design.md, "The model" and "Training"). The CLI flags (``--batch-size``), the YAML/TOML
+config files (``batch_size: 64``) and the grid files all map onto its fields, and a run
+directory stores it whole in ``config.json``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evaluation metrics per emotion and averaged over emotions (DESIGN.md section 7).
+"""Evaluation metrics per emotion and averaged over emotions (docs/design.md, "Metrics").
 
 Every emotion is a binary problem: emotion k is predicted present when its probability is
 above a threshold. Per emotion we report

@@ -4,7 +4,8 @@ The SDK's CMU-MOSEI recipe is: align audio and vision to the words (mean of the 
 frames per word), impute the words that got no frame with zeros, align everything to the
 labelled segments, drop the segments some sequence has no row for, and cut fixed-length
 tensors per fold. :func:`convert_csd` does the same in one streaming pass, video by video,
-with the interval arithmetic vectorised (DESIGN.md section 5.1 states the semantics):
+with the interval arithmetic vectorised (the semantics: docs/design.md, "Alignment of .csd
+files"):
 
 1. **Words.** Reference rows shorter than ``eps`` (1e-5 s) are skipped. A row ``[s, e]`` of
    another sequence meets the word ``[rs, re]`` when ``re - s > -eps`` and ``e - rs > -eps``;

@@ -1,4 +1,4 @@
-"""Low-resource protocols as pure data operations (DESIGN.md section 6).
+"""Low-resource protocols as pure data operations (docs/design.md, "Protocols").
 
 * :func:`zero_shot` removes every sample labelled with an unseen emotion from every split and
   drops its column (CMU-MOSEI leave-one-out).

@@ -1,8 +1,9 @@
 """Training plans: how a protocol turns a dataset into what the trainer sees.
 
-The standard plan trains on the dataset as it is. The zero-shot and few-shot plans (DESIGN.md
-section 6) filter the data with :mod:`emotrans.data.protocols`, may start from a finished run,
-choose the trainer's step mode, and add their own sections to ``metrics.json``.
+The standard plan trains on the dataset as it is. The zero-shot and few-shot plans
+(docs/design.md, "Protocols") filter the data with :mod:`emotrans.data.protocols`, may start
+from a finished run, choose the trainer's step mode, and add their own sections to
+``metrics.json``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training loop with the reference settings of Dai et al. (DESIGN.md section 3).
+"""Training loop with the reference settings of Dai et al. (docs/design.md, "Training").
 
 Adam, BCE-with-logits with per-emotion ``pos_weight = negatives / positives`` from the training
 labels, gradient-norm clipping, ReduceLROnPlateau on the validation loss, early stopping on a
@@ -18,7 +18,6 @@ import math
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,15 @@ from torch import nn
 from emotrans.config import RunConfig
 from emotrans.metrics import compute_metrics
 from emotrans.models.base import EmotionModel
+from emotrans.data.dataset import Split
 from emotrans.training.batches import TensorSplit
+from emotrans.training.inference import (
+    PREDICT_BATCH_SIZE,
+    autocast_context,
+    predict_logits,
+    resolve_device,
+    sigmoid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +53,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def pos_weights(labels: np.ndarray) -> np.ndarray:
     """``negatives / positives`` per column of ``labels`` (N, K); 1 where a column has no positive."""
     labels = np.asarray(labels, dtype=np.float64)
@@ -60,41 +61,6 @@ def pos_weights(labels: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
     return weight.astype(np.float32)
-
-
-def autocast_context(precision: str, device: torch.device):
-    """``torch.autocast`` for ``bf16`` (CPU or GPU) or ``amp`` (fp16, GPU); else a no-op."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "amp" and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return nullcontext()
-
-
-@torch.no_grad()
-def predict_logits(
-    model: EmotionModel,
-    data: TensorSplit,
-    batch_size: int = 256,
-    device: torch.device | str = "cpu",
-    precision: str = "fp32",
-) -> np.ndarray:
-    """Logits of ``model`` on every sample of ``data``, shape (N, K), in sample order."""
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    out = []
-    with autocast_context(precision, device):
-        for feats, lens, _ in data.batches(batch_size, device=device):
-            out.append(model(feats, lens).float().cpu())
-    model.train(was_training)
-    if not out:
-        return np.zeros((0, len(model.emotions)), dtype=np.float32)
-    return torch.cat(out).numpy()
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
 @dataclass
