@@ -1,8 +1,9 @@
-"""One training run end to end, and reloading a finished run.
+"""One training run end to end, and re-evaluating a finished run.
 
 files -> :class:`Dataset` -> protocol -> model + embeddings -> :class:`Trainer` -> run directory
--> report. :func:`train_run` does all of it; :func:`load_run` and :func:`evaluate_run` reload a
-run directory and recompute its metrics.
+-> report. :func:`fit_run` trains in memory and returns a :class:`TrainedRun`;
+:func:`train_run` is :func:`fit_run` plus writing the run directory (staged, then renamed
+into place); :func:`evaluate_run` reloads a run directory and recomputes its metrics.
 """
 
 from __future__ import annotations
@@ -15,19 +16,37 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from emotrans.config import RunConfig
-from emotrans.data.dataset import Dataset, Split
-from emotrans.errors import ConfigError, RunDirError
+from emotrans.data import load
+from emotrans.data.dataset import Dataset
+from emotrans.data.synthetic import oracle_logits
+from emotrans.errors import ConfigError
+from emotrans.metrics import average_key, compute_metrics, tune_thresholds
 from emotrans.modalities import modality_code, parse_modalities
+from emotrans.models.base import EmotionModel
+from emotrans.models.registry import build_model, resolve_config
+from emotrans.training.batches import TensorSplit
+from emotrans.training.inference import (
+    PREDICT_BATCH_SIZE,
+    emotion_vectors,
+    predict_logits,
+    sigmoid,
+    split_metrics,
+)
+from emotrans.training.plans import Plan, prepare
+from emotrans.training.rundir import staging_dir
+from emotrans.training.runs import TrainedRun, load_run, write_run
+from emotrans.training.trainer import FitResult, Trainer, pos_weights, seed_everything
 
 log = logging.getLogger(__name__)
+
+OnStart = Callable[[EmotionModel, int], None]
 
 
 def load_data(config: RunConfig, path: str | None = None) -> Dataset:
     """The dataset named by ``config.data`` (or ``path``), restricted to the run's modalities."""
-    from emotrans.data import load
-
     source = path or config.data
     if not source:
         raise ConfigError(
@@ -37,66 +56,39 @@ def load_data(config: RunConfig, path: str | None = None) -> Dataset:
     return dataset.select_modalities(parse_modalities(config.modalities))
 
 
+def training_data(config: RunConfig, data: Dataset | str | None = None) -> Dataset:
+    """The data a run trains on, before its protocol: ``data`` (a dataset or a path; default
+    ``config.data``) restricted to the run's modalities and to ``config.emotions`` if set."""
+    if isinstance(data, Dataset):
+        dataset = data.select_modalities(parse_modalities(config.modalities))
+    else:
+        dataset = load_data(config, data)
+    if config.emotions:
+        dataset = dataset.select_emotions(config.emotions)
+    return dataset
+
+
 def selection_key(config: RunConfig, dataset_name: str) -> str:
     """The validation average used for model selection."""
-    from emotrans.metrics import average_key
-
     return average_key(dataset_name) if config.select_metric == "auto" else config.select_metric
 
 
-def emotion_vectors(
-    config: RunConfig, names: list[str], isolated: bool = True
-) -> tuple[np.ndarray | None, int]:
-    """Embedding rows (K, d) of ``names`` from ``config.embeddings`` for embedding models.
-
-    With ``isolated`` a sentence-model source embeds in a short-lived child process, so the
-    model (about 0.3 GB with its libraries) never adds to the memory of a training run.
-    """
-    from emotrans.models.registry import model_class
-
-    if not model_class(config.model).uses_embeddings:
-        return None, 0
-    from emotrans.embeddings import load_source
-
-    source = load_source(config.embeddings)
-    vectors = source.embed_isolated(names) if isolated else source.embed(names)
-    return vectors, int(vectors.shape[1])
-
-
-def build(config: RunConfig, dims: dict[str, int], names: list[str]):
+def build(config: RunConfig, dims: dict[str, int], names: list[str]) -> tuple[EmotionModel, int]:
     """A fresh model for ``config`` scoring ``names``; returns (model, embedding_dim)."""
-    from emotrans.models.registry import build_model
-
     vectors, dim = emotion_vectors(config, names)
     model = build_model(config, dims, dim)
     model.set_emotions(names, vectors)
     return model, dim
 
 
-def split_metrics(
-    model, split: Split, emotions: list[str], config: RunConfig, thresholds=None
-) -> dict[str, Any]:
-    """Metrics of ``model`` on ``split`` (labels in ``emotions`` order)."""
-    from emotrans.metrics import compute_metrics
-    from emotrans.training.batches import TensorSplit
-    from emotrans.training.trainer import predict_logits, resolve_device, sigmoid
-
-    data = TensorSplit.from_split(split, model.modalities)
-    logits = predict_logits(model, data, 256, resolve_device(config.device), config.precision)
-    threshold = config.threshold if thresholds is None else np.asarray(thresholds)
-    return compute_metrics(split.labels, sigmoid(logits), emotions, threshold=threshold)
-
-
 def oracle_metrics(dataset: Dataset, config: RunConfig) -> dict[str, Any] | None:
     """Metrics of the synthetic generator's planted scores, when the data came from it."""
+    if not (dataset.source or config.data):
+        return None  # built in memory: no generator folder to look in
     source = Path(dataset.source or config.data)
     folder = source if source.is_dir() else source.parent
     if not (folder / "oracle.npz").is_file():
         return None
-    from emotrans.data.synthetic import oracle_logits
-    from emotrans.metrics import compute_metrics
-    from emotrans.training.trainer import sigmoid
-
     try:
         oracle = oracle_logits(folder)
         names = oracle.get("emotions")
@@ -122,6 +114,141 @@ def oracle_metrics(dataset: Dataset, config: RunConfig) -> dict[str, Any] | None
     return out or None
 
 
+# -- fitting in memory ------------------------------------------------------------------------
+
+
+def fit_run(
+    config: RunConfig,
+    data: Dataset | str | Path | None = None,
+    progress: bool = False,
+    on_start: OnStart | None = None,
+) -> TrainedRun:
+    """Train ``config`` in memory: protocol, model, training, thresholds and metrics.
+
+    Nothing is written. :func:`train_run` (or :func:`~emotrans.training.runs.save_run`) writes
+    the result as a run directory.
+
+    Parameters
+    ----------
+    config : every setting; its model settings are resolved first
+    data : a dataset or a path (default ``config.data``); the path, or the path a dataset was
+        read from, becomes ``config.data``, so a saved run can be re-evaluated
+    progress : progress bars and a line per epoch on the terminal
+    on_start : ``on_start(model, num_parameters)``, called once the model is built
+    """
+    start = time.perf_counter()
+    config = resolve_config(config)
+    if isinstance(data, str | Path):
+        config, data = config.replace(data=str(data)), None
+    elif isinstance(data, Dataset) and data.source and not config.data:
+        config = config.replace(data=str(data.source))
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    dataset = training_data(config, data)
+    plan = prepare(dataset, config)
+    for split in ("train", "valid"):
+        if plan.train[split].n == 0:
+            raise ConfigError(f"{dataset.source}: the {split} split is empty after the protocol")
+    seed_everything(config.seed)  # model initialisation is part of the seeded run
+    model, dim = _start_model(plan, config)
+    n_params = model.num_parameters()
+    log.info("%s: %d trainable parameters", config.model, n_params)
+    if on_start is not None:
+        on_start(model, n_params)
+    key = selection_key(config, dataset.name)
+    fit, thresholds = _fit(model, plan, config, key, progress)
+    metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params)
+    info = {
+        "model": config.model,
+        "modalities": list(model.modalities),
+        "dims": {m: int(d) for m, d in plan.train.dims.items()},
+        "embedding_dim": dim,
+        "emotions": list(model.emotions),
+        "trained_emotions": list(plan.train.emotions),
+        "thresholds": thresholds,
+    }
+    metrics["seconds"] = time.perf_counter() - start
+    return TrainedRun(model=model, config=config, info=info, metrics=metrics, history=fit.history)
+
+
+def _start_model(plan: Plan, config: RunConfig) -> tuple[EmotionModel, int]:
+    """The plan's starting model (few-shot fine-tuning) or a fresh one: (model, embedding_dim)."""
+    if plan.model is not None:
+        return plan.model
+    return build(config, plan.train.dims, list(plan.train.emotions))
+
+
+def _fit(
+    model: EmotionModel, plan: Plan, config: RunConfig, key: str, progress: bool
+) -> tuple[FitResult, list[float] | None]:
+    """Train ``model`` on the plan's data; returns the fit and the tuned thresholds (or None)."""
+    train_ds = plan.train
+    train = TensorSplit.from_split(train_ds["train"], model.modalities)
+    valid = TensorSplit.from_split(train_ds["valid"], model.modalities)
+    trainer = Trainer(
+        config,
+        select_key=key,
+        progress=progress,
+        lr=plan.lr,
+        epochs=plan.epochs,
+        select_weights=plan.select_weights,
+    )
+    memory = None if plan.memory is None else TensorSplit.from_split(plan.memory, model.modalities)
+    fit = trainer.fit(
+        model,
+        train,
+        valid,
+        pos_weights(train_ds["train"].labels),
+        memory=memory,
+        mode=plan.step_mode,
+    )
+    thresholds = None
+    if config.tune_thresholds:
+        logits = predict_logits(model, valid, PREDICT_BATCH_SIZE, trainer.device, config.precision)
+        thresholds = tune_thresholds(train_ds["valid"].labels, sigmoid(logits)).tolist()
+    return fit, thresholds
+
+
+def _run_metrics(
+    model: EmotionModel,
+    plan: Plan,
+    config: RunConfig,
+    dataset: Dataset,
+    key: str,
+    fit: FitResult,
+    thresholds: list[float] | None,
+    n_params: int,
+) -> dict[str, Any]:
+    """metrics.json without its timing: valid/test metrics, protocol sections, the oracle."""
+    train_ds = plan.train
+    names = list(train_ds.emotions)
+    metrics: dict[str, Any] = {
+        "dataset": dataset.name,
+        "model": config.model,
+        "modalities": modality_code(model.modalities),
+        "emotions": names,
+        "best_epoch": fit.best_epoch,
+        "epochs_run": len(fit.history),
+        "select_metric": key,
+        "num_parameters": n_params,
+        "train_samples": train_ds["train"].n,
+        "thresholds": thresholds,
+        "splits": {
+            s: split_metrics(model, train_ds[s], names, config, thresholds)
+            for s in ("valid", "test")
+            if s in train_ds.splits
+        },
+    }
+    metrics.update(plan.evaluate(model, config, metrics))
+    oracle = oracle_metrics(dataset, config) if not plan.changes_labels else None
+    if oracle:
+        metrics["oracle"] = oracle
+    return metrics
+
+
+# -- run directories --------------------------------------------------------------------------
+
+
 @dataclass
 class RunResult:
     """What :func:`train_run` returns."""
@@ -137,145 +264,20 @@ def train_run(
     out: str | Path,
     progress: bool = False,
     overwrite: bool = False,
-    on_start: Callable[[Any, int], None] | None = None,
+    on_start: OnStart | None = None,
 ) -> RunResult:
     """Train ``config`` and write a complete run directory at ``out``.
 
+    The run is trained into a hidden folder beside ``out`` and renamed into place when
+    complete; a finished run at ``out`` is refused (before training) unless ``overwrite``.
     ``on_start(model, num_parameters)`` is called once the model is built, before training.
     """
-    import torch
-
-    from emotrans.metrics import tune_thresholds
-    from emotrans.training.batches import TensorSplit
-    from emotrans.training.plans import prepare
-    from emotrans.training.report import render_run_report
-    from emotrans.training.rundir import RunDir, staging_dir
-    from emotrans.training.trainer import (
-        Trainer,
-        pos_weights,
-        predict_logits,
-        seed_everything,
-        sigmoid,
-    )
-
     start = time.perf_counter()
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    dataset = load_data(config)
-    if config.emotions:
-        dataset = dataset.select_emotions(config.emotions)
-    plan = prepare(dataset, config)
-    train_ds = plan.train
-    for split in ("train", "valid"):
-        if train_ds[split].n == 0:
-            raise ConfigError(f"{dataset.source}: the {split} split is empty after the protocol")
-    key = selection_key(config, dataset.name)
-    names = list(train_ds.emotions)
+    config = resolve_config(config)
     with staging_dir(out, overwrite=overwrite) as tmp:
-        run = RunDir(tmp)
-        run.write_config(config)
-        seed_everything(config.seed)  # model initialisation is part of the seeded run
-        model, dim = plan.model if plan.model is not None else build(config, train_ds.dims, names)
-        n_params = model.num_parameters()
-        log.info("%s: %d trainable parameters", config.model, n_params)
-        if on_start is not None:
-            on_start(model, n_params)
-        train = TensorSplit.from_split(train_ds["train"], model.modalities)
-        valid = TensorSplit.from_split(train_ds["valid"], model.modalities)
-        trainer = Trainer(
-            config,
-            select_key=key,
-            progress=progress,
-            lr=plan.lr,
-            epochs=plan.epochs,
-            select_weights=plan.select_weights,
-        )
-        fit = trainer.fit(
-            model,
-            train,
-            valid,
-            pos_weights(train_ds["train"].labels),
-            memory=None
-            if plan.memory is None
-            else TensorSplit.from_split(plan.memory, model.modalities),
-            mode=plan.step_mode,
-        )
-        thresholds = None
-        if config.tune_thresholds:
-            logits = predict_logits(model, valid, 256, trainer.device, config.precision)
-            thresholds = tune_thresholds(train_ds["valid"].labels, sigmoid(logits)).tolist()
-        metrics: dict[str, Any] = {
-            "dataset": dataset.name,
-            "model": config.model,
-            "modalities": modality_code(model.modalities),
-            "emotions": names,
-            "best_epoch": fit.best_epoch,
-            "epochs_run": len(fit.history),
-            "select_metric": key,
-            "num_parameters": n_params,
-            "train_samples": train_ds["train"].n,
-            "thresholds": thresholds,
-            "splits": {
-                s: split_metrics(model, train_ds[s], names, config, thresholds)
-                for s in ("valid", "test")
-                if s in train_ds.splits
-            },
-        }
-        metrics.update(plan.evaluate(model, config, metrics))
-        oracle = oracle_metrics(dataset, config) if not plan.changes_labels else None
-        if oracle:
-            metrics["oracle"] = oracle
-        info = {
-            "model": config.model,
-            "modalities": list(model.modalities),
-            "dims": {m: int(d) for m, d in train_ds.dims.items()},
-            "embedding_dim": dim,
-            "emotions": list(model.emotions),
-            "trained_emotions": names,
-            "thresholds": thresholds,
-        }
-        metrics["seconds"] = time.perf_counter() - start
-        run.write_model(model, info)
-        run.write_history(fit.history)
-        run.write_metrics(metrics)
-        run.write_report(render_run_report(metrics, config.to_dict()))
-    return RunResult(Path(out), metrics, n_params, time.perf_counter() - start)
-
-
-def load_run(run_dir: str | Path, emotions: list[str] | None = None):
-    """Rebuild a trained model from ``run_dir``; returns (model, config, info).
-
-    With ``emotions``, the model scores those names instead of the ones it was trained on
-    (embedding models embed them; baselines get fresh, untrained units for new names).
-    """
-    from emotrans.models.registry import build_model
-    from emotrans.training.rundir import RunDir
-
-    run = RunDir(run_dir)
-    config = run.config()
-    info = run.model_info()
-    state = run.load_state()
-    trained = list(info["emotions"])
-    vectors, dim = emotion_vectors(config, trained)
-    if vectors is not None and dim != info["embedding_dim"]:
-        raise RunDirError(
-            f"{run_dir}: embedding source {config.embeddings!r} gives {dim}-d vectors but the "
-            f"model was trained with {info['embedding_dim']}-d"
-        )
-    model = build_model(config, {m: int(d) for m, d in info["dims"].items()}, info["embedding_dim"])
-    model.set_emotions(trained, vectors)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise RunDirError(
-            f"{run_dir}/model.safetensors: does not match the model ({first})"
-        ) from None
-    if emotions is not None and list(emotions) != trained:
-        new_vectors, _ = emotion_vectors(config, list(emotions))
-        model.set_emotions(list(emotions), new_vectors)
-    model.eval()
-    return model, config, info
+        run = fit_run(config, progress=progress, on_start=on_start)
+        write_run(tmp, run)
+    return RunResult(Path(out), run.metrics, run.num_parameters, time.perf_counter() - start)
 
 
 def evaluate_run(
@@ -290,8 +292,6 @@ def evaluate_run(
     ``metrics.json`` for the same data. With ``emotions``, the full split (no protocol
     filtering) is scored on those label columns, which must exist in the data.
     """
-    from emotrans.training.plans import prepare
-
     model, config, info = load_run(run_dir, emotions)
     dataset = load_data(config, data)
     if config.emotions and emotions is None:
@@ -304,3 +304,18 @@ def evaluate_run(
     dataset = dataset.select_emotions(names)
     thresholds = info.get("thresholds") if emotions is None else None
     return split_metrics(model, dataset[split], names, config, thresholds)
+
+
+__all__ = [
+    "RunResult",
+    "TrainedRun",
+    "build",
+    "evaluate_run",
+    "fit_run",
+    "load_data",
+    "load_run",
+    "oracle_metrics",
+    "selection_key",
+    "train_run",
+    "training_data",
+]

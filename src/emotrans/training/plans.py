@@ -8,6 +8,7 @@ from a finished run, choose the trainer's step mode, and add their own sections 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,12 @@ from typing import Any
 import numpy as np
 
 from emotrans.config import RunConfig
+from emotrans.data import load, protocols
 from emotrans.data.dataset import Dataset, Split
+from emotrans.errors import ConfigError
 from emotrans.metrics import METRIC_KEYS
+from emotrans.training.inference import current_emotion_vectors, emotion_vectors, split_metrics
+from emotrans.training.runs import load_run
 
 
 @dataclass
@@ -51,8 +56,6 @@ class Plan:
 
 def prepare(dataset: Dataset, config: RunConfig) -> Plan:
     """The plan for ``config`` (standard, zero-shot or few-shot) on ``dataset``."""
-    from emotrans.errors import ConfigError
-
     if config.zsl and config.fsl:
         raise ConfigError("choose either zero-shot (--zsl) or few-shot (--fsl), not both")
     if config.zsl:
@@ -67,26 +70,20 @@ def prepare(dataset: Dataset, config: RunConfig) -> Plan:
 
 def _metrics_for(model, split: Split, names: list[str], config: RunConfig) -> dict[str, Any]:
     """Metrics of ``model`` scoring ``names`` on ``split`` (whose columns are ``names``)."""
-    from emotrans.training.pipeline import emotion_vectors, split_metrics
-
     trained = list(model.emotions)
-    trained_vectors = getattr(model, "emotion_vectors", None)
+    trained_vectors = current_emotion_vectors(model)
     vectors, _ = emotion_vectors(config, names)
     model.set_emotions(names, vectors)
     try:
         return split_metrics(model, split, names, config)
     finally:
-        model.set_emotions(
-            trained, None if trained_vectors is None else trained_vectors.cpu().numpy()
-        )
+        model.set_emotions(trained, trained_vectors)
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Several single-emotion metric dicts as one (averages recomputed over emotions)."""
     if len(parts) == 1:
         return parts[0]
-    import math
-
     per = {k: v for p in parts for k, v in p["per_emotion"].items()}
     average = {}
     for key in METRIC_KEYS:
@@ -101,9 +98,6 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _zero_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
-    from emotrans.data import protocols
-    from emotrans.errors import ConfigError
-
     unseen = list(dict.fromkeys(config.zsl))
     in_data = [u for u in unseen if u in dataset.emotions]
     external = [u for u in unseen if u not in dataset.emotions]
@@ -115,8 +109,6 @@ def _zero_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
                 f"(has {', '.join(dataset.emotions)}); pass --zsl-data with the IEMOCAP-9 data "
                 "that has its samples"
             )
-        from emotrans.data import load
-
         extra_ds = load(config.zsl_data)
     train = protocols.zero_shot(dataset, in_data) if in_data else dataset
     seen = list(train.emotions)
@@ -156,8 +148,6 @@ def _zero_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
 
 def _stage(m: dict[str, Any], target: str, seen: list[str]) -> dict[str, Any]:
     """Target metrics and the seen emotions' average from a metrics dict over target + seen."""
-    import math
-
     avg = {}
     for key in METRIC_KEYS:
         vals = [m["per_emotion"][s][key] for s in seen if s in m["per_emotion"]]
@@ -167,10 +157,6 @@ def _stage(m: dict[str, Any], target: str, seen: list[str]) -> dict[str, Any]:
 
 
 def _few_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
-    from emotrans.data import protocols
-    from emotrans.errors import ConfigError
-    from emotrans.training.pipeline import load_run, split_metrics
-
     target = config.fsl
     if target not in dataset.emotions:
         raise ConfigError(

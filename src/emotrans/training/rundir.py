@@ -36,13 +36,18 @@ from emotrans.errors import RunDirError
 REQUIRED = ("config.json", "model.json", "model.safetensors", "metrics.json")
 
 
-def _nan_to_none(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) as None, so it is strict JSON.
+
+    Dicts, lists and tuples are copied recursively (tuples become lists); the inverse on
+    reading is ``RunDir.metrics()``, which turns nulls back into NaN.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_nan_to_none(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -58,7 +63,7 @@ def _none_to_nan(value: Any) -> Any:
 
 def write_json(path: str | Path, data: Any) -> None:
     """JSON with NaN written as null (strict JSON), atomically."""
-    write_text_atomic(path, json.dumps(_nan_to_none(data), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
 
 
 def is_complete(path: str | Path) -> bool:
@@ -104,7 +109,7 @@ class RunDir:
         config.save(self.path / "config.json")
 
     def write_model(self, model, info: dict[str, Any]) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save_file  # deferred: imports torch
 
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         with atomic_path(self.path / "model.safetensors") as tmp:
@@ -158,7 +163,7 @@ class RunDir:
 
     def load_state(self) -> dict[str, Any]:
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # deferred: imports torch
 
         file = self.path / "model.safetensors"
         if not file.is_file():

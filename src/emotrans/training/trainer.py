@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from emotrans.config import RunConfig
+from emotrans.data.dataset import Split
 from emotrans.metrics import compute_metrics
 from emotrans.models.base import EmotionModel
-from emotrans.data.dataset import Split
 from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     autocast_context,
-    predict_logits,
     resolve_device,
     sigmoid,
 )
@@ -61,6 +61,10 @@ def pos_weights(labels: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
     return weight.astype(np.float32)
+
+
+def _as_tensors(data: TensorSplit | Split, model: EmotionModel) -> TensorSplit:
+    return data if isinstance(data, TensorSplit) else TensorSplit.from_split(data, model.modalities)
 
 
 @dataclass
@@ -114,7 +118,7 @@ class Trainer:
         total, count, out = 0.0, 0, []
         model.eval()
         with torch.no_grad(), autocast_context(self.config.precision, self.device):
-            for feats, lens, labels in data.batches(256, device=self.device):
+            for feats, lens, labels in data.batches(PREDICT_BATCH_SIZE, device=self.device):
                 logits = model(feats, lens).float()
                 total += float(loss_fn(logits, labels)) * labels.shape[0]
                 count += labels.shape[0]
@@ -143,17 +147,40 @@ class Trainer:
     def fit(
         self,
         model: EmotionModel,
-        train: TensorSplit,
-        valid: TensorSplit,
-        pos_weight: np.ndarray,
-        memory: TensorSplit | None = None,
+        train: TensorSplit | Split,
+        valid: TensorSplit | Split,
+        pos_weight: np.ndarray | None = None,
+        memory: TensorSplit | Split | None = None,
         mode: str = "standard",
     ) -> FitResult:
-        """Train ``model`` in place; on return it holds the best epoch's weights."""
+        """Train ``model`` in place; on return it holds the best epoch's weights, in eval mode.
+
+        The run is seeded with ``config.seed`` here (shuffling, dropout), so two calls on
+        equally initialised models give the same weights.
+
+        Parameters
+        ----------
+        model : a model whose emotions (K names) are set, e.g. from
+            :func:`emotrans.models.build_model` then ``model.set_emotions(names, vectors)``
+        train, valid : samples with labels of shape (N, K) in ``model.emotions`` order;
+            a :class:`~emotrans.data.dataset.Split` is wrapped as a :class:`TensorSplit`
+        pos_weight : (K,) positive-class weights of the loss; default
+            :func:`pos_weights` of the training labels
+        memory : episodic memory (labels (M, K)) for the ``"agem"`` and ``"replay"`` modes
+        mode : "standard", "agem" or "replay" (see the module docstring)
+
+        Returns
+        -------
+        FitResult: the best epoch (1-based), its selection score and one history row per epoch
+        """
         if mode not in STEP_MODES:
             raise ValueError(f"mode must be one of {STEP_MODES}")
         if mode != "standard" and memory is None:
             raise ValueError(f"mode {mode!r} needs a memory split")
+        train, valid = _as_tensors(train, model), _as_tensors(valid, model)
+        memory = None if memory is None else _as_tensors(memory, model)
+        if pos_weight is None:
+            pos_weight = pos_weights(train.labels.numpy())
         cfg = self.config
         generator = seed_everything(cfg.seed)
         model.to(self.device)
@@ -181,8 +208,6 @@ class Trainer:
                     return next(memory_iter)
                 except StopIteration:
                     memory_iter = None
-
-        from tqdm.auto import tqdm
 
         for epoch in range(1, self.epochs + 1):
             start = time.perf_counter()

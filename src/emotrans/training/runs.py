@@ -1,0 +1,97 @@
+"""A trained model and its run directory: :func:`save_run` writes one, :func:`load_run` reads one.
+
+The files and their meaning are described in :mod:`emotrans.training.rundir`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emotrans.config import RunConfig
+from emotrans.errors import RunDirError
+from emotrans.models.base import EmotionModel
+from emotrans.models.registry import build_model
+from emotrans.training.inference import emotion_vectors
+from emotrans.training.report import render_run_report
+from emotrans.training.rundir import RunDir, staging_dir
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with everything its run directory holds.
+
+    Attributes
+    ----------
+    model : the trained model, scoring ``info["emotions"]``, in eval mode
+    config : every setting of the run (resolved: model settings complete)
+    info : model.json: model name, modalities, feature dims, embedding dim, emotions, thresholds
+    metrics : metrics.json: valid/test metrics at the best epoch, plus protocol sections
+    history : history.csv: one row per epoch (losses, validation average, learning rate)
+    """
+
+    model: EmotionModel
+    config: RunConfig
+    info: dict[str, Any]
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def num_parameters(self) -> int:
+        return int(self.metrics.get("num_parameters", self.model.num_parameters()))
+
+
+def write_run(folder: str | Path, run: TrainedRun) -> None:
+    """Write every file of a run directory into ``folder`` (which must exist)."""
+    files = RunDir(folder)
+    files.write_config(run.config)
+    files.write_model(run.model, run.info)
+    files.write_history(run.history)
+    files.write_metrics(run.metrics)
+    files.write_report(render_run_report(run.metrics, run.config.to_dict()))
+
+
+def save_run(run: TrainedRun, out: str | Path, overwrite: bool = False) -> Path:
+    """Write ``run`` as the run directory ``out``, atomically (staged beside it, then renamed).
+
+    A finished run at ``out`` is replaced only with ``overwrite``.
+    """
+    with staging_dir(out, overwrite=overwrite) as tmp:
+        write_run(tmp, run)
+    return Path(out)
+
+
+def load_run(
+    run_dir: str | Path, emotions: list[str] | None = None
+) -> tuple[EmotionModel, RunConfig, dict[str, Any]]:
+    """Rebuild a trained model from ``run_dir``; returns (model, config, info).
+
+    With ``emotions``, the model scores those names instead of the ones it was trained on
+    (embedding models embed them; baselines get fresh, untrained units for new names).
+    """
+    run = RunDir(run_dir)
+    config = run.config()
+    info = run.model_info()
+    state = run.load_state()
+    trained = list(info["emotions"])
+    vectors, dim = emotion_vectors(config, trained)
+    if vectors is not None and dim != info["embedding_dim"]:
+        raise RunDirError(
+            f"{run_dir}: embedding source {config.embeddings!r} gives {dim}-d vectors but the "
+            f"model was trained with {info['embedding_dim']}-d"
+        )
+    model = build_model(config, {m: int(d) for m, d in info["dims"].items()}, info["embedding_dim"])
+    model.set_emotions(trained, vectors)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise RunDirError(
+            f"{run_dir}/model.safetensors: does not match the model ({first})"
+        ) from None
+    if emotions is not None and list(emotions) != trained:
+        new_vectors, _ = emotion_vectors(config, list(emotions))
+        model.set_emotions(list(emotions), new_vectors)
+    model.eval()
+    return model, config, info
