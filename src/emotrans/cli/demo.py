@@ -8,6 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from emotrans.config import RunConfig
+from emotrans.data.synthetic import write_synthetic
+from emotrans.training.report import metrics_table
+
 DEMO_SCALE = 0.1
 DEMO_EPOCHS = 10
 DEMO_PATIENCE = 3
@@ -34,10 +38,7 @@ def _say(text: str = "") -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from emotrans.config import RunConfig
-    from emotrans.data.synthetic import write_synthetic
-    from emotrans.training.pipeline import train_run
-    from emotrans.training.report import metrics_table
+    from emotrans.training.pipeline import train_run  # deferred: imports torch
 
     out = Path(args.out)
     data_dir, run_dir = out / "data", out / "run"

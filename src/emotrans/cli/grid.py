@@ -7,10 +7,16 @@ import signal
 import sys
 import threading
 
+from tqdm.auto import tqdm
+
+from emotrans.errors import ConfigError
+from emotrans.experiments.executor import EXECUTORS, default_threads
+from emotrans.experiments.grid import parse_overrides
+from emotrans.experiments.report import write_report
+from emotrans.experiments.runner import prepare_grid
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from emotrans.experiments.executor import EXECUTORS
-
     p = sub.add_parser(
         "reproduce",
         help="run an experiment grid (many runs x seeds), resumable",
@@ -78,8 +84,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _parse_seeds(text: str | None) -> int | list[int] | None:
-    from emotrans.errors import ConfigError
-
     if text is None:
         return None
     try:
@@ -97,10 +101,6 @@ def _terminate_as_interrupt(signum, frame) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from emotrans.experiments.executor import default_threads
-    from emotrans.experiments.grid import parse_overrides
-    from emotrans.experiments.runner import prepare_grid
-
     overrides = parse_overrides(args.overrides)
     if args.zsl_data:
         overrides["zsl_data"] = args.zsl_data
@@ -135,8 +135,6 @@ def _reproduce(args: argparse.Namespace) -> int:
         )
     summary = None
     if todo:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(todo), unit="run", disable=args.quiet, file=sys.stderr)
         failed = 0
 
@@ -184,8 +182,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     if summary.failures:
         print(f"  (listed in {plan.out / 'failures.json'}; rerun the command to retry them)")
     if not args.no_report:
-        from emotrans.experiments.report import write_report
-
         files = write_report(plan.out)
         print(
             f"Report: {files.md} (also {files.csv.name}, {files.tex.name}, {len(files.plots)} plots)"
@@ -194,8 +190,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from emotrans.experiments.report import write_report
-
     files = write_report(args.folder, reference=args.reference, plots=not args.no_plots)
     print(f"{files.md}\n{files.csv}\n{files.tex}")
     if files.plots:

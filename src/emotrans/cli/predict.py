@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from emotrans.atomic import atomic_path
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from emotrans.atomic import atomic_path
-    from emotrans.recognizer import Recognizer, load_input
+    from emotrans.recognizer import Recognizer, load_input  # deferred: imports torch
 
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions else None
     recognizer = Recognizer.load(args.run_dir)

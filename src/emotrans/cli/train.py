@@ -7,6 +7,8 @@ import json
 import sys
 
 from emotrans.config import add_config_arguments, config_from_args, read_settings_file
+from emotrans.training.report import metrics_table, multilabel_line
+from emotrans.training.rundir import json_safe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from emotrans.training.pipeline import train_run
-    from emotrans.training.report import metrics_table, multilabel_line
+    from emotrans.training.pipeline import train_run  # deferred: imports torch
 
     base = read_settings_file(args.config) if args.config else None
     config = config_from_args(args, base)
@@ -89,15 +90,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from emotrans.training.pipeline import evaluate_run
-    from emotrans.training.report import metrics_table, multilabel_line
+    from emotrans.training.pipeline import evaluate_run  # deferred: imports torch
 
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions else None
     m = evaluate_run(args.run_dir, data=args.data, split=args.split, emotions=emotions)
     if args.json:
-        from emotrans.training.rundir import _nan_to_none
-
-        print(json.dumps(_nan_to_none(m), indent=2))
+        print(json.dumps(json_safe(m), indent=2))
     else:
         print(metrics_table(m))
         line = multilabel_line(m)

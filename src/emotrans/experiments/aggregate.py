@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from emotrans.errors import RunDirError
+from emotrans.experiments.runner import GRID_JSON, read_grid_json
 from emotrans.metrics import METRIC_KEYS, MULTILABEL_KEYS
+from emotrans.training.rundir import REQUIRED, RunDir, is_complete
 
 METRICS = METRIC_KEYS
 MULTILABEL = MULTILABEL_KEYS
@@ -177,8 +179,6 @@ class GridResults:
 
 
 def _read_run(path: Path) -> dict[str, Any] | None:
-    from emotrans.training.rundir import RunDir
-
     try:
         return RunDir(path).metrics()
     except RunDirError:
@@ -207,9 +207,6 @@ def _sort_runs(cell: CellResult) -> None:
 
 def collect(folder: str | Path) -> GridResults:
     """Read a grid folder (``grid.json`` and its complete runs) into :class:`GridResults`."""
-    from emotrans.experiments.runner import GRID_JSON, read_grid_json
-    from emotrans.training.rundir import is_complete
-
     folder = Path(folder).expanduser().resolve()
     if not folder.is_dir():
         raise RunDirError(f"{folder}: no such grid folder")
@@ -255,8 +252,6 @@ def collect(folder: str | Path) -> GridResults:
 
 
 def _collect_loose(folder: Path) -> GridResults:
-    from emotrans.training.rundir import REQUIRED, RunDir, is_complete
-
     results = GridResults(folder=folder, name=folder.name, has_grid_json=False)
     cells: dict[str, CellResult] = {}
     for marker in sorted(folder.rglob(REQUIRED[-1])):

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emotrans.config import RunConfig
 from emotrans.errors import ConfigError, EmotransError
+from emotrans.training.rundir import is_complete
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,7 @@ def execute_task(task: RunTask) -> RunOutcome:
     Never raises for a failing run: the error is returned in the outcome (one line, plus the
     traceback when it is not a user-facing :class:`EmotransError`).
     """
-    from emotrans.config import RunConfig
-    from emotrans.training import pipeline
-    from emotrans.training.rundir import is_complete
+    from emotrans.training import pipeline  # deferred: imports torch
 
     start = time.perf_counter()
     path = Path(task.path)

@@ -51,6 +51,7 @@ from typing import Any
 
 from emotrans.config import RunConfig, read_yaml
 from emotrans.errors import ConfigError
+from emotrans.grids import grid_file, grid_names
 
 DEFAULT_SEEDS = 5
 _RESERVED = ("data", "seed")
@@ -145,8 +146,6 @@ class RunSpec:
 
 def known_grids() -> list[str]:
     """Names of the grids shipped with emotrans."""
-    from emotrans.grids import grid_names
-
     return grid_names()
 
 
@@ -158,8 +157,6 @@ def resolve_grid_file(name_or_path: str | Path) -> Path:
     ConfigError
         Neither a shipped grid nor a file; the message lists the shipped grids.
     """
-    from emotrans.grids import grid_file
-
     text = str(name_or_path)
     shipped = grid_file(text)
     if shipped is not None:

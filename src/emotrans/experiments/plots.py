@@ -23,7 +23,9 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.experiments.aggregate import METRIC_TITLES, CellResult, GridResults, Stat
+from emotrans.experiments.executor import one_line
 from emotrans.metrics import METRIC_KEYS
+from emotrans.training.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +201,6 @@ def plot_curves(cell: CellResult, path: str | Path) -> Path | None:
     """Train loss, valid loss and the validation selection average per epoch, a line per seed."""
     from matplotlib.ticker import MaxNLocator
 
-    from emotrans.training.rundir import RunDir
-
     histories = [(seed, RunDir(p).history()) for seed, p in zip(cell.seeds, cell.paths)]
     histories = [(s, h) for s, h in histories if h]
     if not histories:
@@ -261,7 +261,7 @@ def plot_emotion_space(
     """
     import torch
 
-    from emotrans.training.pipeline import load_run
+    from emotrans.training.runs import load_run  # deferred: imports torch
 
     model, config, info = load_run(run_dir)
     if not hasattr(model, "emotion_space"):
@@ -326,8 +326,6 @@ def make_plots(results: GridResults, folder: str | Path) -> tuple[list[Plot], li
         try:
             path = fn(*args)
         except Exception as exc:  # one picture must not sink the report
-            from emotrans.experiments.executor import one_line
-
             log.warning("plot %s skipped: %s", title, one_line(exc))
             notes.append(f"{title}: not drawn ({one_line(exc)})")
             return

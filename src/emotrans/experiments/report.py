@@ -29,6 +29,7 @@ from emotrans.experiments.aggregate import (
     collect,
     long_rows,
 )
+from emotrans.experiments.plots import make_plots
 from emotrans.experiments.reference import Comparison, Reference, compare, load_reference
 
 RESULTS_MD, RESULTS_CSV, RESULTS_TEX = "results.md", "results.csv", "results.tex"
@@ -541,8 +542,6 @@ def write_report(
     comparisons = compare(ref, results) if ref else []
     drawn, notes = [], []
     if plots:
-        from emotrans.experiments.plots import make_plots
-
         drawn, notes = make_plots(results, results.folder / PLOTS_DIR)
     md = results.folder / RESULTS_MD
     csv_path = results.folder / RESULTS_CSV

@@ -28,9 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from emotrans.errors import ConfigError
+from emotrans.errors import ConfigError, RunDirError
 from emotrans.experiments.executor import RunOutcome, RunTask, make_executor
-from emotrans.experiments.grid import Grid, RunSpec, expand_runs, load_grid
+from emotrans.experiments.grid import Grid, RunSpec, expand_runs, load_grid, parse_seeds
+from emotrans.training.rundir import is_complete, write_json
 from emotrans.version import __version__
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,6 @@ class GridPlan:
         seeds: list[int],
         overrides: dict[str, Any],
     ) -> None:
-        from emotrans.training.rundir import is_complete
-
         self.grid, self.data, self.out, self.runs = grid, data, out, runs
         self.seeds, self.overrides = seeds, overrides
         self.records: dict[str, dict[str, Any]] = {}
@@ -200,8 +199,6 @@ class GridPlan:
 
     def write(self) -> None:
         """Write ``grid.json`` and ``failures.json`` (atomically)."""
-        from emotrans.training.rundir import write_json
-
         write_json(self.out / GRID_JSON, self.to_json())
         write_json(self.out / FAILURES_JSON, self.failures())
 
@@ -331,8 +328,6 @@ def prepare_grid(
     out_path = Path(out).expanduser().resolve()
     if out_path.exists() and not out_path.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
-    from emotrans.experiments.grid import parse_seeds
-
     seed_list = None if seeds is None else parse_seeds(seeds, "--seeds")
     overrides = dict(overrides or {})
     for key in ("zsl_data",):
@@ -365,8 +360,6 @@ def reproduce(
 
 def read_grid_json(out: str | Path) -> dict[str, Any]:
     """The ``grid.json`` of a grid folder."""
-    from emotrans.errors import RunDirError
-
     file = Path(out) / GRID_JSON
     try:
         return json.loads(file.read_text(encoding="utf-8"))
