@@ -1,4 +1,10 @@
-"""Open-vocabulary prediction with a trained run: ``Recognizer.load(run_dir).predict(...)``.
+"""The trained emotion recogniser of the Python API: train one, save it, load it, predict.
+
+>>> import emotrans
+>>> rec = emotrans.train(data="data/mosei", epochs=2)         # in memory, nothing written
+>>> rec.save("runs/first")                                     # a complete run directory
+>>> rec = emotrans.Recognizer.load("runs/first")
+>>> rec.predict(data, emotions=["anger", "boredom"])           # a pandas DataFrame
 
 The transferable model scores any emotion name its embedding source knows, including names it
 was never trained on; baselines can only score the emotions they were trained on meaningfully
@@ -13,31 +19,133 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from emotrans.config import RunConfig
+from emotrans.data import load
 from emotrans.data.dataset import Dataset, Split, lengths_from_padding, replace_nonfinite
-from emotrans.errors import ConfigError, DataFormatError
+from emotrans.errors import ConfigError, DataFormatError, RunDirError
+from emotrans.models.base import EmotionModel
+from emotrans.training.batches import TensorSplit
+from emotrans.training.inference import (
+    PREDICT_BATCH_SIZE,
+    current_emotion_vectors,
+    emotion_vectors,
+    predict_logits,
+    resolve_device,
+    sigmoid,
+)
+from emotrans.training.pipeline import fit_run
+from emotrans.training.rundir import RunDir
+from emotrans.training.runs import TrainedRun, load_run, save_run
 
 log = logging.getLogger(__name__)
 
 
-class Recognizer:
-    """A trained emotion recogniser loaded from a run directory.
+def train(
+    data: Dataset | str | Path | None = None, *, progress: bool = False, **settings: Any
+) -> Recognizer:
+    """Train a recogniser in memory; nothing is written (see :meth:`Recognizer.save`).
 
-    Use :meth:`load`, then :meth:`predict` (a table) or :meth:`predict_proba` (an array).
+    Parameters
+    ----------
+    data : a :class:`Dataset` (e.g. from :func:`emotrans.load`) or a dataset path; default the
+        ``data`` setting
+    progress : progress bars and a line per epoch on the terminal
+    **settings : any :class:`~emotrans.config.RunConfig` setting by name (the flags of
+        ``emotrans train``), e.g. ``model="transferable", epochs=10, seed=1``
+
+    Returns
+    -------
+    Recognizer, with the run's ``metrics`` (valid/test) and ``history`` (per epoch)
+
+    The same settings and seed give the same model and metrics as ``emotrans train``.
+    """
+    config = RunConfig.from_dict(settings, where="emotrans.train")
+    return Recognizer.from_run(fit_run(config, data, progress=progress))
+
+
+class Recognizer:
+    """A trained emotion recogniser: a model with its settings, metrics and history.
+
+    Get one from :func:`emotrans.train` or :meth:`load`; score data with :meth:`predict`
+    (a table) or :meth:`predict_proba` (an array); write it with :meth:`save`.
+
+    Parameters
+    ----------
+    model : the trained model, scoring the emotions of ``info["emotions"]``
+    config : every setting of the run
+    info : the run's model.json (modalities, feature dims, emotions, thresholds)
+    run_dir : the run directory it was loaded from or saved to (None: in memory only)
+    metrics, history : the run's metrics.json and history.csv rows (read from ``run_dir``
+        on first use when not given)
     """
 
-    def __init__(self, model, config, info: dict[str, Any], run_dir: Path) -> None:
+    def __init__(
+        self,
+        model: EmotionModel,
+        config: RunConfig,
+        info: dict[str, Any],
+        run_dir: str | Path | None = None,
+        metrics: dict[str, Any] | None = None,
+        history: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.model = model
-        self.config = config
+        self._config = config
         self.info = info
-        self.run_dir = run_dir
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self._metrics = metrics
+        self._history = history
+        trained = list(model.emotions) == self.trained_emotions
+        self._trained_vectors = current_emotion_vectors(model) if trained else None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Recognizer:
-        from emotrans.training.pipeline import load_run
-
+        """The recogniser of a finished run directory (written by ``emotrans train`` or
+        :meth:`save`)."""
         model, config, info = load_run(run_dir)
         return cls(model, config, info, Path(run_dir))
+
+    @classmethod
+    def from_run(cls, run: TrainedRun) -> Recognizer:
+        """The recogniser of a run trained in memory (:func:`emotrans.training.fit_run`)."""
+        return cls(run.model, run.config, run.info, metrics=run.metrics, history=run.history)
+
+    def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
+        """Write a complete run directory (the layout ``emotrans train`` writes), atomically.
+
+        ``emotrans evaluate RUN_DIR`` and ``emotrans predict RUN_DIR`` work on it, and
+        :meth:`load` gives back a recogniser with the same predictions. A finished run at
+        ``run_dir`` is replaced only with ``overwrite``.
+        """
+        if self.metrics is None:
+            raise RunDirError(f"{run_dir}: this recogniser has no metrics to save")
+        self._score_trained_emotions()
+        run = TrainedRun(self.model, self.config, self.info, self.metrics, self.history)
+        self.run_dir = save_run(run, run_dir, overwrite=overwrite)
+        return self.run_dir
+
+    @property
+    def config(self) -> RunConfig:
+        """Every setting of the run (as in its config.json)."""
+        return self._config
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The run's metrics.json: ``metrics["splits"]["test"]["average"]["wacc"]``, ...
+        (missing values are NaN); None when unknown."""
+        if self._metrics is None and self.run_dir is not None:
+            self._metrics = RunDir(self.run_dir).metrics()
+        return self._metrics
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One row per training epoch: epoch, train_loss, valid_loss, the validation average,
+        lr, seconds."""
+        if self._history is None:
+            rows = RunDir(self.run_dir).history() if self.run_dir is not None else []
+            self._history = [{k: _number(v) for k, v in row.items()} for row in rows]
+        return self._history
 
     @property
     def trained_emotions(self) -> list[str]:
@@ -46,6 +154,16 @@ class Recognizer:
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.model.modalities)
+
+    def _score_trained_emotions(self) -> None:
+        """Set the model back to the emotions it was trained on (predict may change them)."""
+        trained = self.trained_emotions
+        if list(self.model.emotions) == trained:
+            return
+        vectors = self._trained_vectors
+        if vectors is None and self.model.uses_embeddings:
+            vectors, _ = emotion_vectors(self.config, trained, isolated=False)
+        self.model.set_emotions(trained, vectors)
 
     def _as_split(self, data: Dataset | Split | Mapping[str, Any], split: str) -> Split:
         if isinstance(data, Dataset):
@@ -94,10 +212,6 @@ class Recognizer:
         split: str = "test",
     ) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Probabilities (N, K) of ``emotions`` (default: the trained ones), their names, ids."""
-        from emotrans.training.batches import TensorSplit
-        from emotrans.training.pipeline import emotion_vectors
-        from emotrans.training.trainer import predict_logits, resolve_device, sigmoid
-
         names = list(emotions) if emotions else self.trained_emotions
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate emotion names in {names}")
@@ -116,7 +230,7 @@ class Recognizer:
         logits = predict_logits(
             self.model,
             TensorSplit.from_split(s, self.modalities),
-            256,
+            PREDICT_BATCH_SIZE,
             resolve_device(self.config.device),
             self.config.precision,
         )
@@ -150,8 +264,6 @@ class Recognizer:
         decided = probs > thr  # (N, K)
         predicted = [";".join(n for n, d in zip(names, row) if d) for row in decided]
         if as_frame:
-            import pandas as pd
-
             frame = pd.DataFrame(probs, columns=names)
             frame.insert(0, "id", ids)
             frame["predicted"] = predicted
@@ -176,6 +288,14 @@ def load_input(path: str | Path, fmt: str = "auto") -> Dataset | dict[str, Any]:
                 return {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
             raise DataFormatError(f"{path}: not a readable .npz file ({exc})") from None
-    from emotrans.data import load
-
     return load(str(path), format=fmt)
+
+
+def _number(text: str) -> Any:
+    """A history.csv cell as an int or float when it is one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            pass
+    return text
