@@ -8,8 +8,8 @@ import json
 import pytest
 
 from emotrans.cli import main
+from helpers import EMB
 
-EMB = "random:0:16"
 TINY = [
     "--epochs",
     "1",

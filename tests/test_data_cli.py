@@ -14,8 +14,7 @@ import pytest
 
 from emotrans.cli import main
 from emotrans.data import load
-
-EMB = "random:0:16"
+from helpers import EMB
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+from functools import partial
 
 import numpy as np
 import pytest
 
 from emotrans.data import load
 from emotrans.data.iemocap9 import EMOTIONS, LABEL_COLUMNS, load_iemocap9
-from emotrans.errors import DataFormatError
+from helpers import load_error
 
 DIMS = {"text": 300, "covarep": 74, "facet": 35}
 MODALITY = {"text": "text", "covarep": "audio", "facet": "vision"}
@@ -141,12 +142,7 @@ def test_minus_infinity_in_covarep_is_replaced_and_counted(iemocap9_dir):
     assert ds["test"].features["audio"][0, 4, 0] == 0
 
 
-def error_of(path):
-    with pytest.raises(DataFormatError) as info:
-        load(path)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+error_of = partial(load_error, load)
 
 
 def test_missing_file_is_named(iemocap9_dir):

@@ -11,8 +11,7 @@ import pytest
 
 from emotrans.data import detect_format, load, write_synthetic
 from emotrans.errors import ConfigError, DataFormatError
-
-EMB = "random:0:16"
+from helpers import EMB
 
 
 @pytest.fixture(scope="module")

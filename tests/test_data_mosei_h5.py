@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import h5py
 import numpy as np
 import pytest
 
 from emotrans.data import load
 from emotrans.data.mosei_h5 import EMOTIONS, load_mosei_h5
-from emotrans.errors import DataFormatError
+from helpers import load_error
 
 DIMS = {"text": 300, "audio": 74, "vision": 35}
 FILES = {"text": "text_{}_emb.h5", "audio": "audio_{}.h5", "vision": "video_{}.h5"}
@@ -135,12 +137,7 @@ def test_modalities_option_reads_only_those(mosei_dir):
 # -- bad input: one-line DataFormatError naming the file ---------------------------------------
 
 
-def error_of(path, **options):
-    with pytest.raises(DataFormatError) as info:
-        load(path, **options)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+error_of = partial(load_error, load)
 
 
 def test_missing_file_is_named(mosei_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from functools import partial
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from emotrans.data import load
 from emotrans.data.mult_pickle import IEMOCAP_EMOTIONS, load_mult
 from emotrans.errors import DataFormatError
+from helpers import load_error
 
 DIMS = {"text": 300, "audio": 74, "vision": 35}
 SIZES = {"train": 5, "valid": 3, "test": 4}
@@ -133,12 +135,7 @@ def test_directory_with_both_pickles_needs_the_file_or_format(tmp_path):
 # -- bad input ----------------------------------------------------------------------------------
 
 
-def error_of(path):
-    with pytest.raises(DataFormatError) as info:
-        load(path)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+error_of = partial(load_error, load)
 
 
 def test_missing_file_is_named(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from emotrans.data import Dataset, Split, load, load_native, save_native
 from emotrans.data.native import read_manifest
 from emotrans.errors import DataFormatError
+from helpers import load_error
 
 
 def hand_made(intensities=True, aligned=False) -> Dataset:
@@ -118,10 +119,8 @@ def test_non_finite_features_are_refused(tmp_path):
 
 
 def error_of(path):
-    with pytest.raises(DataFormatError) as info:
-        load_native(path)
-    message = str(info.value)
-    assert "\n" not in message and str(path) in message
+    message = load_error(load_native, path)
+    assert str(path) in message
     return message
 
 

@@ -12,8 +12,7 @@ import pytest
 from emotrans.data import generate, load, oracle_logits, write_synthetic
 from emotrans.data import synthetic as synth
 from emotrans.errors import ConfigError
-
-EMB = "random:0:16"
+from helpers import EMB
 
 
 def wacc(y, pred):

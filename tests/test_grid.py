@@ -20,8 +20,8 @@ from emotrans.errors import ConfigError
 from emotrans.experiments import expand_runs, load_grid, parse_grid, prepare_grid, reproduce
 from emotrans.experiments.report import write_report
 from emotrans.training.rundir import RunDir, is_complete, staging_dir
+from helpers import EMB, write_mosei
 
-EMB = "random:0:16"
 TINY = {
     "epochs": 1,
     "batch_size": 16,
@@ -63,11 +63,7 @@ def write_grid(folder: Path, text: str, name: str = "grid.yaml") -> Path:
 
 @pytest.fixture(scope="module")
 def mosei_dir(tmp_path_factory) -> Path:
-    from emotrans.data.synthetic import write_synthetic
-
-    out = tmp_path_factory.mktemp("mosei")
-    write_synthetic(out, dataset="mosei", format="mosei-h5", scale=0.005, seed=0, embeddings=EMB)
-    return out
+    return write_mosei(tmp_path_factory.mktemp("mosei"), scale=0.005)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ pytest.importorskip("ray")
 
 from emotrans.experiments import reproduce  # noqa: E402
 from emotrans.training.rundir import RunDir, is_complete  # noqa: E402
+from helpers import EMB
 
-EMB = "random:0:16"
 TINY = {"epochs": 1, "batch_size": 16, "hidden_audio": 8, "hidden_vision": 4, "layers": 1}
 
 GRID = """

@@ -13,18 +13,12 @@ from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
 from emotrans.training.pipeline import evaluate_run, load_run, train_run
 from emotrans.training.rundir import is_complete
-
-EMB = "random:0:16"
-TINY = dict(epochs=2, batch_size=16, hidden_audio=8, hidden_vision=4, layers=1, embeddings=EMB)
+from helpers import TINY, write_mosei
 
 
 @pytest.fixture(scope="module")
 def mosei_dir(tmp_path_factory):
-    from emotrans.data.synthetic import write_synthetic
-
-    out = tmp_path_factory.mktemp("mosei")
-    write_synthetic(out, dataset="mosei", format="mosei-h5", scale=0.01, seed=0, embeddings=EMB)
-    return out
+    return write_mosei(tmp_path_factory.mktemp("mosei"), scale=0.01)
 
 
 @pytest.fixture(scope="module")

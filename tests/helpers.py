@@ -1,0 +1,37 @@
+"""Constants and small helpers shared by the test modules (import them: ``from helpers import EMB``).
+
+Fixtures live in ``conftest.py``; plain values and functions that tests call with their own
+arguments live here, so each test still shows the sizes and seeds it depends on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emotrans.errors import DataFormatError
+
+EMB = "random:0:16"
+"""Emotion embeddings for tests: a fixed 16-d random vector per name (no model, no file)."""
+
+TINY = dict(epochs=2, batch_size=16, hidden_audio=8, hidden_vision=4, layers=1, embeddings=EMB)
+"""RunConfig settings of a tiny, fast training run (2 epochs, 1-layer encoders of size 8/4)."""
+
+
+def write_mosei(out: Path, scale: float, seed: int = 0) -> Path:
+    """Generated CMU-MOSEI emotion data in the reference h5 layout, written into ``out``."""
+    from emotrans.data.synthetic import write_synthetic
+
+    write_synthetic(out, dataset="mosei", format="mosei-h5", scale=scale, seed=seed, embeddings=EMB)
+    return out
+
+
+def load_error(load, path, **options) -> str:
+    """The message of the :class:`DataFormatError` that ``load(path, **options)`` raises,
+    checked to be one line."""
+    with pytest.raises(DataFormatError) as info:
+        load(path, **options)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
