@@ -39,7 +39,7 @@ _EMOTRANS_RUN = r"""
 import json, resource, sys, time, os, tempfile
 sys.path.insert(0, {src!r})
 from emotrans.data.csd_align import convert_csd
-from emotrans.data.native import save_native
+from emotrans.data import save_native
 d = json.loads({paths!r})
 t0 = time.perf_counter()
 r = convert_csd(d["text"], d["labels"], d["folds"], audio=d["audio"], vision=d["vision"],

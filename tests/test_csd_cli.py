@@ -9,7 +9,7 @@ import pytest
 
 from emotrans.cli import main
 from emotrans.data.csd import write_csd
-from emotrans.data.native import load_native
+from emotrans.data.formats.native import load_native
 
 
 def _words(n):

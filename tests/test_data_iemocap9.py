@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from emotrans.data import load
-from emotrans.data.iemocap9 import EMOTIONS, LABEL_COLUMNS, load_iemocap9
+from emotrans.data.formats.iemocap9 import EMOTIONS, LABEL_COLUMNS, load_iemocap9
 from helpers import load_error
 
 DIMS = {"text": 300, "covarep": 74, "facet": 35}
@@ -110,7 +110,7 @@ def test_keeps_the_nine_middle_label_columns_in_order(iemocap9_dir):
         "neutral",
         "disgust",
     ]
-    assert ds.emotions == EMOTIONS
+    assert ds.emotions == list(EMOTIONS)
     for split, (_, y) in arrays.items():
         assert np.array_equal(ds[split].labels, y[:, 1:10].astype(np.uint8))
 

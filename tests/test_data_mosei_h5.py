@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emotrans.data import load
-from emotrans.data.mosei_h5 import EMOTIONS, load_mosei_h5
+from emotrans.data.formats.mosei_h5 import EMOTIONS, load_mosei_h5
 from helpers import load_error
 
 DIMS = {"text": 300, "audio": 74, "vision": 35}
@@ -53,7 +53,7 @@ def test_reads_every_split_with_reference_shapes_and_label_order(mosei_dir):
     path, arrays = mosei_dir
     ds = load_mosei_h5(path)
     assert ds.name == "mosei"
-    assert ds.emotions == ["anger", "disgust", "fear", "happy", "sad", "surprise"] == EMOTIONS
+    assert ds.emotions == ["anger", "disgust", "fear", "happy", "sad", "surprise"] == list(EMOTIONS)
     assert list(ds.splits) == ["train", "valid", "test"]
     assert ds.modalities == ("text", "audio", "vision")
     assert ds.aligned

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emotrans.data import load
-from emotrans.data.mult_pickle import IEMOCAP_EMOTIONS, load_mult
+from emotrans.data.formats.mult_pickle import IEMOCAP_EMOTIONS, load_mult
 from emotrans.errors import DataFormatError
 from helpers import load_error
 
@@ -64,7 +64,7 @@ def test_aligned_iemocap_labels_are_the_present_entries_in_order(tmp_path):
     content = iemocap_content(ALIGNED)
     ds = load_mult(write(tmp_path / "iemocap_data.pkl", content))
     assert ds.name == "iemocap"
-    assert ds.emotions == ["neutral", "happy", "sad", "angry"] == IEMOCAP_EMOTIONS
+    assert ds.emotions == ["neutral", "happy", "sad", "angry"] == list(IEMOCAP_EMOTIONS)
     assert ds.aligned
     for split, entry in content.items():
         s = ds[split]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emotrans.data import Dataset, Split, load, load_native, save_native
-from emotrans.data.native import read_manifest
+from emotrans.data.formats.native import read_manifest
 from emotrans.errors import DataFormatError
 from helpers import load_error
 

@@ -11,6 +11,7 @@ import pytest
 
 from emotrans.data import generate, load, oracle_logits, write_synthetic
 from emotrans.data import synthetic as synth
+from emotrans.data.synthetic import writing as synth_writing
 from emotrans.errors import ConfigError
 from helpers import EMB
 
@@ -241,7 +242,7 @@ def test_a_failure_leaves_no_output(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(synth, "_write_oracle", broken)
+    monkeypatch.setattr(synth_writing, "write_oracle", broken)
     with pytest.raises(OSError, match="disk full"):
         write_synthetic(tmp_path / "d", "mosei", "mosei-h5", scale=0.003, embeddings=EMB)
     assert list(tmp_path.iterdir()) == []
@@ -254,7 +255,7 @@ def test_a_failure_keeps_a_previous_output_intact(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(synth, "_write_oracle", broken)
+    monkeypatch.setattr(synth_writing, "write_oracle", broken)
     with pytest.raises(OSError):
         write_synthetic(out, "iemocap", "mult-noalign", scale=0.003, seed=1, embeddings=EMB)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -300,7 +301,7 @@ def test_a_held_out_emotion_follows_from_the_others_through_the_default_embeddin
     world = synth.make_world(0, "default")
     rng = np.random.default_rng(1)
     z = rng.standard_normal((20_000, synth.AFFECT_RANK))
-    drawn = synth._draw_labels(spec, world, z, rng, synth._label_params(spec, world))
+    drawn = synth.draw_labels(spec, world, z, rng, synth.label_params(spec, world))
     vectors = np.stack([world.vectors[n] for n in spec.emotions])
     ceiling = synth.zero_shot_ceiling(drawn.labels, drawn.oracle, vectors)
     assert ceiling.mean() > 0.75 and ceiling.min() > 0.6, ceiling

@@ -9,16 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-DATASETS = ("mosei", "iemocap", "iemocap9", "mosei-senti")
-SYNTH_FORMATS = ("mosei-h5", "mult", "mult-noalign", "iemocap9", "native")
-DEFAULT_FORMAT = {
-    "mosei": "mosei-h5",
-    "iemocap": "mult",
-    "iemocap9": "iemocap9",
-    "mosei-senti": "mult",
-}
-INPUT_FORMATS = ("auto", "mosei-h5", "mult", "mult-noalign", "iemocap9", "native")
+from emotrans.data import detect_format, load, save_native
+from emotrans.data.formats import formats, writable_formats
+from emotrans.data.synthetic import SPECS, write_synthetic
+from emotrans.errors import DataFormatError
+
 _CSD_MODULE = "emotrans.cli.data_csd"
+
+
+def _format_help() -> str:
+    """``--format`` help of inspect and convert, from the format registry."""
+    listed = "; ".join(f"{f.name}: {f.description}" for f in formats())
+    return f"dataset format, detected from the files by default (auto; {listed})"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,13 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "one of the supported formats, with the generator's oracle scores (oracle.npz), its "
         "settings (synthetic.json) and the emotion vectors it used (emotion_vectors.json).",
     )
-    s.add_argument("--dataset", choices=DATASETS, default="mosei", help="default: mosei")
+    s.add_argument("--dataset", choices=list(SPECS), default="mosei", help="default: mosei")
+    usual = ", ".join(f"{name} -> {spec.default_format}" for name, spec in SPECS.items())
     s.add_argument(
         "--format",
-        choices=SYNTH_FORMATS,
+        choices=[f.name for f in writable_formats()],
         default=None,
-        help="file format (default: the dataset's usual one: mosei -> mosei-h5, iemocap and "
-        "mosei-senti -> mult, iemocap9 -> iemocap9)",
+        help=f"file format (default: the dataset's usual one: {usual})",
     )
     s.add_argument(
         "--scale",
@@ -70,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "of non-finite feature values replaced by 0.",
     )
     i.add_argument("path", help="dataset directory or file")
-    i.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="default: auto")
+    input_formats = ["auto", *(f.name for f in formats())]
+    i.add_argument("--format", choices=input_formats, default="auto", help=_format_help())
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
     i.set_defaults(func=_inspect)
 
@@ -81,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "emotrans .h5 file.",
     )
     c.add_argument("path", help="dataset directory or file")
-    c.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="default: auto")
+    c.add_argument("--format", choices=input_formats, default="auto", help=_format_help())
     c.add_argument("--out", required=True, help="output file (.h5), or a directory")
     c.set_defaults(func=_convert)
 
@@ -95,9 +98,7 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from emotrans.data.synthetic import write_synthetic
-
-    fmt = args.format or DEFAULT_FORMAT[args.dataset]
+    fmt = args.format or SPECS[args.dataset].default_format
     out = write_synthetic(
         args.out,
         dataset=args.dataset,
@@ -119,9 +120,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from emotrans.data import detect_format, load
-    from emotrans.errors import DataFormatError
-
     if args.path.lower().endswith(".csd"):
         if importlib.util.find_spec(_CSD_MODULE) is None:
             raise DataFormatError(
@@ -141,8 +139,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from emotrans.data import load, save_native
-
     dataset = load(args.path, format=args.format)
     out = Path(args.out)
     if out.is_dir():

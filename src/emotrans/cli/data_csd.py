@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emotrans.atomic import write_text_atomic
+from emotrans.data import save_native
+from emotrans.data.csd import EPS, inspect_csd
+from emotrans.data.csd_align import COLLAPSES, convert_csd
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``from-csd`` to the ``emotrans data`` sub-commands."""
-    from emotrans.data.csd import EPS
-    from emotrans.data.csd_align import COLLAPSES
-
     p = sub.add_parser(
         "from-csd",
         help="convert CMU-MultimodalSDK .csd files (words, COVAREP, FACET, labels) to native",
@@ -89,10 +91,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def from_csd_command(args: argparse.Namespace) -> int:
     """Run ``emotrans data from-csd``."""
-    from emotrans.atomic import write_text_atomic
-    from emotrans.data.csd_align import convert_csd
-    from emotrans.data.native import save_native
-
     out = Path(args.out)
     if out.is_dir():
         out = out / "mosei.h5"
@@ -126,8 +124,6 @@ def from_csd_command(args: argparse.Namespace) -> int:
 
 def inspect_command(args: argparse.Namespace) -> int:
     """Run ``emotrans data inspect X.csd`` (``args.path``; ``args.json`` for JSON)."""
-    from emotrans.data.csd import inspect_csd
-
     with _progress_bar("checking", "video") as update:
         report = inspect_csd(args.path, progress=update)
     if getattr(args, "json", False):

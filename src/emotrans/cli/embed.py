@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emotrans.embeddings import SPEC_FORMS, cosine_matrix, load_source
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -13,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Embed emotion names (words or quoted phrases) with an embedding source and "
         "print the table of their pairwise cosine similarities, e.g. to see whether "
         "'frustrated' sits near 'angry'. Sources: default (the embedded all-MiniLM-L6-v2 "
-        "model, offline), glove:PATH, word2vec:PATH, fasttext:PATH, dict:PATH, "
-        "dict+pickle:PATH, random:SEED[:DIM], sentence:PATH.",
+        "model, offline), " + ", ".join(f for f in SPEC_FORMS if f != "default") + ".",
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="emotion names or quoted phrases")
     p.add_argument(
@@ -41,8 +42,6 @@ def format_table(names: list[str], cosine) -> str:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from emotrans.embeddings import cosine_matrix, load_source
-
     source = load_source(args.source, allow_pickle=args.allow_pickle)
     vectors = source.embed(args.names)  # (K, d)
     names = [" ".join(n.split()) for n in args.names]

@@ -1,4 +1,4 @@
-"""Private helpers shared by the loaders: HDF5 reads, restricted unpickling, cleaning.
+"""Private helpers shared by the loaders: HDF5 reads, cleaning and measuring in blocks.
 
 Every problem with a file surfaces as a one-line :class:`DataFormatError` naming the file.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from emotrans.data.dataset import replace_nonfinite
 from emotrans.errors import DataFormatError
 
 ROW_CHUNK_BYTES = 4 << 20
@@ -102,24 +103,7 @@ def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:
     return out
 
 
-# -- cleaning -----------------------------------------------------------------------------------
-
-
-def clean_block(block: np.ndarray) -> int:
-    """Replace non-finite values of ``block`` by 0 in place; return how many there were.
-
-    A finite sum proves that there are none (NaN and +-inf propagate through it; inf - inf
-    is NaN); one reduction is much cheaper than the elementwise test, which only runs on
-    blocks whose sum is not finite (a finite block whose float32 sum overflows just takes
-    the exact path).
-    """
-    if block.size == 0 or np.isfinite(block.sum()):
-        return 0
-    finite = np.isfinite(block)
-    count = block.size - int(np.count_nonzero(finite))
-    np.logical_not(finite, out=finite)
-    np.copyto(block, 0.0, where=finite)
-    return count
+# -- cleaning and measuring ----------------------------------------------------------------------
 
 
 def first_valid_step(block: np.ndarray) -> np.ndarray:
@@ -208,7 +192,7 @@ def clean_and_measure(features: np.ndarray) -> tuple[np.ndarray, int]:
     step = rows_per_block(features.shape)
     for start in range(0, n, step):
         block = features[start : start + step]
-        count += clean_block(block)
+        count += replace_nonfinite(block)
         first[start : start + step] = first_valid_step(block)
     return first, count
 
@@ -299,7 +283,7 @@ def read_clean_measure(
                         submitted += 1
                     ahead.popleft().result()
                 block = out[start:stop]
-                count += clean_block(block)
+                count += replace_nonfinite(block)
                 if bound is None:
                     first[start:stop] = first_valid_step(block)
                 else:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from emotrans.atomic import atomic_path
 from emotrans.errors import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -464,8 +465,6 @@ class CsdWriter:
 
     def __enter__(self) -> CsdWriter:
         import h5py
-
-        from emotrans.atomic import atomic_path
 
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()

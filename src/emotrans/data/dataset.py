@@ -22,12 +22,27 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 
 def replace_nonfinite(array: np.ndarray) -> int:
-    """Replace NaN and +-inf in ``array`` by 0, in place. Returns how many were replaced."""
-    bad = ~np.isfinite(array)
-    count = int(bad.sum())
-    if count:
-        array[bad] = 0.0
+    """Replace NaN and +-inf in ``array`` by 0, in place. Returns how many were replaced.
+
+    A finite sum proves that there are none (NaN and +-inf propagate through it; inf - inf
+    is NaN); one reduction is much cheaper than the elementwise test, which only runs on
+    arrays whose sum is not finite (a finite array whose sum overflows just takes the exact
+    path). Every loader and converter cleans with this function.
+    """
+    if array.size == 0 or np.isfinite(array.sum()):
+        return 0
+    finite = np.isfinite(array)
+    count = array.size - int(np.count_nonzero(finite))
+    np.logical_not(finite, out=finite)
+    np.copyto(array, 0.0, where=finite)
     return count
+
+
+def _shapes(features: dict[str, np.ndarray]) -> str:
+    """``"{text: (T=20, D=300), audio: (T=20, D=74)}"``."""
+    return (
+        "{" + ", ".join(f"{m}: (T={x.shape[1]}, D={x.shape[2]})" for m, x in features.items()) + "}"
+    )
 
 
 def lengths_from_padding(features: np.ndarray) -> np.ndarray:
@@ -74,6 +89,11 @@ class Split:
 
     def __len__(self) -> int:
         return self.n
+
+    def __repr__(self) -> str:
+        k = self.labels.shape[1] if self.labels.ndim == 2 else "?"
+        extra = ", intensities" if self.intensities is not None else ""
+        return f"Split(n={self.n}, modalities={_shapes(self.features)}, K={k}{extra})"
 
     def subset(self, index: np.ndarray | Sequence[int]) -> Split:
         """Rows ``index`` (an integer or boolean index) of every array."""
@@ -163,6 +183,23 @@ class Dataset:
         """Feature dimension D per modality."""
         first = next(iter(self.splits.values()))
         return {m: int(first.features[m].shape[2]) for m in self.modalities}
+
+    def __repr__(self) -> str:
+        names = self.emotions if len(self.emotions) <= 6 else [*self.emotions[:4], "..."]
+        emotions = f"[{', '.join(names)}]"
+        if len(self.emotions) > 6:
+            emotions += f" (K={len(self.emotions)})"
+        sizes = ", ".join(f"{k}: {s.n}" for k, s in self.splits.items())
+        first = next(iter(self.splits.values()), None)
+        shapes = _shapes(first.features) if first is not None else "{}"
+        fmt = self.meta.get("format") if isinstance(self.meta, dict) else None
+        return (
+            f"Dataset({self.name!r}"
+            + (f", format={fmt!r}" if fmt else "")
+            + f", emotions={emotions}, splits={{{sizes}}}, modalities={shapes}"
+            + ("" if self.aligned else ", unaligned")
+            + ")"
+        )
 
     def __getitem__(self, split: str) -> Split:
         try:

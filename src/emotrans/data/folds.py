@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from emotrans.atomic import write_text_atomic
 from emotrans.data.dataset import SPLITS
 from emotrans.errors import ConfigError, DataFormatError
 
@@ -131,8 +132,6 @@ def fold_of(folds: Folds) -> tuple[dict[str, str], int]:
 
 def write_folds(folds: Mapping[str, Sequence[str]], path: str | Path) -> Path:
     """Write folds as JSON (atomically); returns the path."""
-    from emotrans.atomic import write_text_atomic
-
     path = Path(path)
     write_text_atomic(path, json.dumps({k: list(folds.get(k, [])) for k in SPLITS}, indent=1))
     return path

@@ -22,6 +22,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from emotrans.embeddings.base import EmbeddingSource
+from emotrans.embeddings.mapping import MappingSource
+from emotrans.embeddings.random_vectors import DEFAULT_DIM, RandomSource
+from emotrans.embeddings.sentence import SentenceSource
+from emotrans.embeddings.word_vectors import WordVectorSource
 from emotrans.errors import EmbeddingError
 
 SPEC_FORMS = (
@@ -61,24 +65,16 @@ def load_source(spec: str, *, allow_pickle: bool = False) -> EmbeddingSource:
     """
     text = spec.strip()
     if text == "default":
-        from emotrans.embeddings.sentence import SentenceSource
-
         return SentenceSource()
     kind, sep, arg = text.partition(":")
     kind = kind.strip().lower()
     if not sep or not arg:
         raise _bad_spec(spec, "unknown form")
     if kind in _WORD_VECTOR_KINDS:
-        from emotrans.embeddings.word_vectors import WordVectorSource
-
         return WordVectorSource(arg, spec=text)
     if kind in ("dict", "dict+pickle"):
-        from emotrans.embeddings.mapping import MappingSource
-
         return MappingSource(arg, spec=text, allow_pickle=allow_pickle or kind == "dict+pickle")
     if kind == "random":
-        from emotrans.embeddings.random_vectors import DEFAULT_DIM, RandomSource
-
         parts = arg.split(":")
         try:
             numbers = [int(p) for p in parts]
@@ -88,8 +84,6 @@ def load_source(spec: str, *, allow_pickle: bool = False) -> EmbeddingSource:
             raise _bad_spec(spec, "too many fields")
         return RandomSource(numbers[0], numbers[1] if len(numbers) == 2 else DEFAULT_DIM)
     if kind == "sentence":
-        from emotrans.embeddings.sentence import SentenceSource
-
         return SentenceSource(arg, spec=text)
     raise _bad_spec(spec, f"unknown kind {kind!r}")
 

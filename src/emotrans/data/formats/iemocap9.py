@@ -16,19 +16,22 @@ the last 20 steps, to combine with the 20-step IEMOCAP-4 data.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from emotrans.atomic import atomic_path
 from emotrans.data._io import as_float32, clean_and_measure, default_ids
 from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.formats.base import Format
 from emotrans.errors import ConfigError, DataFormatError
 from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 
-LABEL_COLUMNS: list[str] = [
+LABEL_COLUMNS: tuple[str, ...] = (
     "other",
     "anger",
     "excited",
@@ -40,10 +43,10 @@ LABEL_COLUMNS: list[str] = [
     "neutral",
     "disgust",
     "unknown",
-]
+)
 """The 11 columns of ``y_{split}.p``."""
 
-EMOTIONS: list[str] = LABEL_COLUMNS[1:-1]
+EMOTIONS: tuple[str, ...] = LABEL_COLUMNS[1:-1]
 """The 9 emotions kept, in file order."""
 
 FEATURE_FILES: dict[str, str] = {
@@ -57,6 +60,22 @@ LABEL_FILE = "y_{split}.p"
 def looks_like(directory: Path) -> bool:
     """Whether ``directory`` holds files of this layout."""
     return any((directory / LABEL_FILE.format(split=s)).exists() for s in SPLITS)
+
+
+def detect(path: Path) -> int:
+    """Match score: 4 for a ``.p`` file, 3 for a directory of this layout (a CMU-MOSEI h5
+    layout in the same directory wins; MulT pickles there lose)."""
+    if path.is_dir():
+        return 3 if looks_like(path) else 0
+    return 4 if path.suffix.lower() == ".p" else 0
+
+
+def load(
+    path: str | Path, *, splits: Sequence[str] = SPLITS, trim_to: int | None = None
+) -> Dataset:
+    """:func:`load_iemocap9` of the directory, or of the directory holding the file ``path``."""
+    path = Path(path)
+    return load_iemocap9(path if path.is_dir() else path.parent, splits, trim_to)
 
 
 def load_iemocap9(
@@ -144,3 +163,50 @@ def load_iemocap9(
         meta={"format": "iemocap9", "trim_to": trim_to},
     )
     return dataset.validate()
+
+
+def write(dataset: Dataset, out: str | Path) -> list[Path]:
+    """Write ``dataset`` in this layout into the directory ``out`` (the inverse of
+    :func:`load`): one Python-2-compatible (protocol 2) pickle per array, the features as
+    they are, the labels as 11 columns with ``other`` and ``unknown`` at 0.
+
+    Returns
+    -------
+    The files written, per split the features (in the dataset's modality order) then the
+    labels.
+
+    Raises
+    ------
+    DataFormatError
+        The dataset's emotions are not the 9 IEMOCAP emotions, in this order.
+    """
+    if tuple(dataset.emotions) != EMOTIONS:
+        raise DataFormatError(
+            f"{dataset.source or dataset.name}: the iemocap9 layout holds the emotions "
+            f"{', '.join(EMOTIONS)} in this order, not {', '.join(dataset.emotions)}"
+        )
+    out = Path(out)
+    written: list[Path] = []
+    for split, part in dataset.splits.items():
+        for m, x in part.features.items():
+            written.append(_write_pickle2(out / FEATURE_FILES[m].format(split=split), x))
+        y = np.zeros((part.n, len(LABEL_COLUMNS)), dtype=np.float32)  # (N, 11)
+        y[:, 1:-1] = part.labels  # other and unknown stay 0
+        written.append(_write_pickle2(out / LABEL_FILE.format(split=split), y))
+    return written
+
+
+def _write_pickle2(path: Path, array: np.ndarray) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        pickle.dump(array, handle, protocol=2)
+    return path
+
+
+FORMAT = Format(
+    name="iemocap9",
+    description="IEMOCAP 9-emotion Python-2 pickles {text,covarep,facet,y}_*.p",
+    detect=detect,
+    load=load,
+    write=write,
+    label_order=EMOTIONS,
+)

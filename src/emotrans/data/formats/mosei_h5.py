@@ -27,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
+from emotrans.atomic import atomic_path
 from emotrans.data._io import default_ids, h5_dataset, open_h5, read_clean_measure, read_h5_float32
 from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
 
-EMOTIONS: list[str] = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
-"""Label columns of ``ey_{split}.h5``, in file order."""
+EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "sad", "surprise")
+"""Label columns of ``ey_{split}.h5``, in file order: emotrans' CMU-MOSEI emotion order."""
 
 FEATURE_FILES: dict[str, str] = {
     "text": "text_{split}_emb.h5",
@@ -61,6 +63,64 @@ def looks_like(directory: Path) -> bool:
     return any(label_path(directory, s).exists() for s in SPLITS) or any(
         feature_path(directory, m, s).exists() for m in MODALITIES for s in SPLITS
     )
+
+
+def detect(path: Path) -> int:
+    """Match score: 4 for a directory of this layout (it beats every other layout found in
+    the same directory), 1 for one ``.h5`` file in such a directory (a native file wins)."""
+    if path.is_dir():
+        return 4 if looks_like(path) else 0
+    return 1 if path.name.endswith(".h5") and looks_like(path.parent) else 0
+
+
+def load(
+    path: str | Path,
+    *,
+    splits: Sequence[str] = SPLITS,
+    modalities: Sequence[str] | None = None,
+) -> Dataset:
+    """:func:`load_mosei_h5` of the directory, or of the directory holding the file ``path``;
+    only the files of ``modalities`` are read."""
+    path = Path(path)
+    return load_mosei_h5(path if path.is_dir() else path.parent, splits, modalities)
+
+
+def write(dataset: Dataset, out: str | Path) -> list[Path]:
+    """Write ``dataset`` in this layout into the directory ``out`` (the inverse of
+    :func:`load`); features are stored as they are (non-finite values included, as in the
+    real COVAREP files), labels as the intensities (the binary labels where there are none).
+
+    Returns
+    -------
+    The files written, per split the features (in the dataset's modality order) then the
+    labels.
+
+    Raises
+    ------
+    DataFormatError
+        The dataset's emotions are not CMU-MOSEI's, in this order.
+    """
+    if tuple(dataset.emotions) != EMOTIONS:
+        raise DataFormatError(
+            f"{dataset.source or dataset.name}: the mosei-h5 layout holds the emotions "
+            f"{', '.join(EMOTIONS)} in this order, not {', '.join(dataset.emotions)}"
+        )
+    out = Path(out)
+    written: list[Path] = []
+    for split, part in dataset.splits.items():
+        for m, x in part.features.items():
+            written.append(_write_h5(feature_path(out, m, split), x))
+        labels = part.labels.astype(np.float32) if part.intensities is None else part.intensities
+        written.append(_write_h5(label_path(out, split), labels))
+    return written
+
+
+def _write_h5(path: Path, array: np.ndarray) -> Path:
+    import h5py
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset(KEY, data=array)
+    return path
 
 
 def load_mosei_h5(
@@ -186,3 +246,13 @@ def _load_split(
         intensities=intensities,
     )
     return split_data, counts, aligned
+
+
+FORMAT = Format(
+    name="mosei-h5",
+    description="CMU-MOSEI emotion, reference layout {text_*_emb,audio_*,video_*,ey_*}.h5",
+    detect=detect,
+    load=load,
+    write=write,
+    label_order=EMOTIONS,
+)

@@ -19,24 +19,28 @@ restricted unpickler that only builds numpy arrays and plain containers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import pickle
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from emotrans.atomic import atomic_path
 from emotrans.data._io import as_float32, clean_and_measure, default_ids
 from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
 from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 
-IEMOCAP_EMOTIONS: list[str] = ["neutral", "happy", "sad", "angry"]
+IEMOCAP_EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 """Emotion order of the (N, 4, 2) IEMOCAP labels."""
 
-SENTIMENT: list[str] = ["sentiment"]
+SENTIMENT: tuple[str, ...] = ("sentiment",)
+"""The single label of the (N, 1, 1) sentiment files."""
 
 FILE_NAMES: tuple[str, ...] = (
     "iemocap_data.pkl",
@@ -61,6 +65,45 @@ def dataset_name(path: Path) -> str:
     for suffix in ("_noalign", "_data"):
         stem = stem.removesuffix(suffix)
     return stem.replace("_", "-") or "mult"
+
+
+def detect_aligned(path: Path) -> int:
+    """Match score of ``mult``: 4 for an aligned ``.pkl`` file, 2 for a directory with MulT
+    pickles not all unaligned (an IEMOCAP-9 or CMU-MOSEI h5 layout there wins)."""
+    return _detect(path, noalign=False)
+
+
+def detect_noalign(path: Path) -> int:
+    """Match score of ``mult-noalign``: 4 for a ``*noalign*.pkl`` file, 2 for a directory
+    whose MulT pickles are all unaligned."""
+    return _detect(path, noalign=True)
+
+
+def _detect(path: Path, noalign: bool) -> int:
+    if path.is_dir():
+        found = candidates(path)
+        return 2 if found and all("noalign" in p.stem for p in found) == noalign else 0
+    return 4 if path.suffix.lower() == ".pkl" and ("noalign" in path.stem) == noalign else 0
+
+
+def load_aligned(path: str | Path, *, splits: Sequence[str] = SPLITS) -> Dataset:
+    """:func:`load_mult` of the file, or of the directory's one aligned pickle."""
+    return load_mult(_pick(Path(path), noalign=False), splits)
+
+
+def load_noalign(path: str | Path, *, splits: Sequence[str] = SPLITS) -> Dataset:
+    """:func:`load_mult` of the file, or of the directory's one unaligned pickle."""
+    return load_mult(_pick(Path(path), noalign=True), splits)
+
+
+def _pick(path: Path, noalign: bool) -> Path:
+    """The directory's one pickle of the wanted kind, else ``path`` (:func:`load_mult` then
+    explains what is wrong)."""
+    if path.is_dir():
+        found = [p for p in candidates(path) if ("noalign" in p.stem) == noalign]
+        if len(found) == 1:
+            return found[0]
+    return path
 
 
 def load_mult(path: str | Path, splits: Sequence[str] = SPLITS) -> Dataset:
@@ -210,3 +253,103 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace").strip()
     return str(value).strip()
+
+
+def write_aligned(
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    id_parts: Mapping[str, Sequence[Sequence[str]]] | None = None,
+) -> list[Path]:
+    """Write ``dataset`` as ``<name>_data.pkl`` into the directory ``out``; see
+    :func:`write_mult`."""
+    return [write_mult(dataset, Path(out), noalign=False, id_parts=id_parts)]
+
+
+def write_noalign(
+    dataset: Dataset,
+    out: str | Path,
+    *,
+    id_parts: Mapping[str, Sequence[Sequence[str]]] | None = None,
+) -> list[Path]:
+    """Write ``dataset`` as ``<name>_data_noalign.pkl`` into the directory ``out``; see
+    :func:`write_mult`."""
+    return [write_mult(dataset, Path(out), noalign=True, id_parts=id_parts)]
+
+
+def write_mult(
+    dataset: Dataset,
+    out: Path,
+    noalign: bool,
+    id_parts: Mapping[str, Sequence[Sequence[str]]] | None = None,
+) -> Path:
+    """Write one MulT pickle (protocol 4), the inverse of :func:`load_mult`.
+
+    Parameters
+    ----------
+    dataset : IEMOCAP-4 emotions (written as (N, 4, 2) one-hot labels) or sentiment (the
+        intensities written as (N, 1, 1) scores), with text, audio and vision features,
+        stored as they are (non-finite values included)
+    out : the directory; the file is ``<name>_data[_noalign].pkl`` with ``-`` in the
+        dataset's name written ``_``
+    noalign : write the ``_noalign`` file
+    id_parts : per split, the strings of each sample's ``id`` entry (N rows of k strings);
+        by default each id is one string, and ids are only written when they are not the
+        default ``<split>_<i>``
+
+    Raises
+    ------
+    DataFormatError
+        Other emotions, sentiment without scores, or a modality missing.
+    """
+    where = dataset.source or dataset.name
+    sentiment = tuple(dataset.emotions) == SENTIMENT
+    if not sentiment and tuple(dataset.emotions) != IEMOCAP_EMOTIONS:
+        raise DataFormatError(
+            f"{where}: MulT pickles hold the emotions {', '.join(IEMOCAP_EMOTIONS)} or "
+            f"sentiment, not {', '.join(dataset.emotions)}"
+        )
+    prefix = dataset.name.replace("-", "_")
+    path = out / (f"{prefix}_data_noalign.pkl" if noalign else f"{prefix}_data.pkl")
+    content = {}
+    for split, part in dataset.splits.items():
+        missing = [m for m in MODALITIES if m not in part.features]
+        if missing:
+            raise DataFormatError(f"{where} [{split}]: no {', '.join(missing)} for a MulT pickle")
+        entry: dict[str, np.ndarray] = {m: part.features[m] for m in MODALITIES}
+        if sentiment:
+            if part.intensities is None:
+                raise DataFormatError(f"{where} [{split}]: sentiment without scores")
+            entry["labels"] = part.intensities.reshape(-1, 1, 1)  # (N, 1, 1) score
+        else:
+            onehot = np.zeros((part.n, len(IEMOCAP_EMOTIONS), 2), dtype=np.float32)
+            onehot[..., 1] = part.labels
+            onehot[..., 0] = 1 - part.labels  # (N, 4, 2) [absent, present]
+            entry["labels"] = onehot
+        if id_parts is not None and split in id_parts:
+            entry["id"] = np.array(id_parts[split], dtype=object)  # (N, k)
+        elif not np.array_equal(part.ids, default_ids(split, part.n)):
+            entry["id"] = np.asarray(part.ids, dtype=object)  # (N,)
+        content[split] = entry
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        pickle.dump(content, handle, protocol=4)
+    return path
+
+
+FORMAT = Format(
+    name="mult",
+    description="MulT pickle *_data.pkl (IEMOCAP, CMU-MOSEI sentiment), aligned",
+    detect=detect_aligned,
+    load=load_aligned,
+    write=write_aligned,
+    label_order=None,
+)
+
+NOALIGN_FORMAT = Format(
+    name="mult-noalign",
+    description="MulT pickle *_data_noalign.pkl, unaligned",
+    detect=detect_noalign,
+    load=load_noalign,
+    write=write_noalign,
+    label_order=None,
+)

@@ -12,7 +12,7 @@ Layout (``.h5``)::
     /<split>/intensities         float32 (N, K), only when the dataset has them
 
 Convert any dataset with ``emotrans data convert PATH --out FILE.h5`` or
-:func:`save_native`. Arrays are stored uncompressed and contiguous so that loading is one
+:func:`save_native`. This is the one format whose writer refuses non-finite features. Arrays are stored uncompressed and contiguous so that loading is one
 read per array into a preallocated array.
 """
 
@@ -28,6 +28,7 @@ import numpy as np
 from emotrans.atomic import atomic_path
 from emotrans.data._io import h5_dataset, open_h5, read_h5_float32, require_file
 from emotrans.data.dataset import Dataset, Split
+from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,45 @@ def is_native(path: str | Path) -> bool:
             return text is not None and json.loads(text).get("format") == FORMAT_MARKER
     except Exception:  # any unreadable file is simply "not native"
         return False
+
+
+def detect(path: Path) -> int:
+    """Match score: 2 for a native file, 1 for a directory holding one (any other layout
+    found in the same directory wins)."""
+    if path.is_dir():
+        return 1 if any(is_native(p) for p in _h5_files(path)) else 0
+    return 2 if is_native(path) else 0
+
+
+def _h5_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.h5")) + sorted(directory.glob("*.hdf5"))
+
+
+def load(path: str | Path) -> Dataset:
+    """:func:`load_native` of the file, or of the directory's one native file.
+
+    Raises
+    ------
+    DataFormatError
+        A directory with no native file or several.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = [p for p in _h5_files(path) if is_native(p)]
+        if not found:
+            raise DataFormatError(f"{path}: no emotrans native .h5 file")
+        if len(found) > 1:
+            raise DataFormatError(
+                f"{path}: several native files ({', '.join(p.name for p in found)}); "
+                "pass the one you want"
+            )
+        path = found[0]
+    return load_native(path)
+
+
+def write(dataset: Dataset, out: str | Path) -> list[Path]:
+    """:func:`save_native` into the directory ``out``, as ``<name>.h5``; returns that file."""
+    return [save_native(dataset, Path(out) / f"{dataset.name}{SUFFIX}")]
 
 
 def load_native(path: str | Path) -> Dataset:
@@ -219,3 +259,14 @@ def _read_exact(dset: Any, path: Path, dtype: type) -> np.ndarray:
                 f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {exc})"
             ) from None
     return out
+
+
+FORMAT = Format(
+    name="native",
+    description="one emotrans .h5 file (emotrans data convert writes it)",
+    detect=detect,
+    load=load,
+    write=write,
+    label_order=None,
+    finite_only=True,
+)

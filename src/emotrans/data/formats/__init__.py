@@ -1,0 +1,42 @@
+"""Dataset formats, one module each, and their registry.
+
+======================== =========================================================================
+module                   formats
+======================== =========================================================================
+:mod:`.mosei_h5`         ``mosei-h5``: CMU-MOSEI emotion, ``{text_*_emb,audio_*,video_*,ey_*}.h5``
+:mod:`.mult_pickle`      ``mult``, ``mult-noalign``: MulT pickles ``*_data[_noalign].pkl``
+:mod:`.iemocap9`         ``iemocap9``: IEMOCAP 9-emotion Python-2 pickles ``{text,covarep,...}_*.p``
+:mod:`.native`           ``native``: one emotrans ``.h5`` file that round-trips a Dataset
+======================== =========================================================================
+
+Each module declares a :class:`Format` (name, description, ``detect``, ``load``, ``write``,
+``label_order``); :mod:`.registry` lists them. See docs/design.md, 'Formats and label orders'.
+"""
+
+from __future__ import annotations
+
+from emotrans.data.formats.base import Format
+from emotrans.data.formats.registry import (
+    BUILTIN,
+    FORMAT_NAMES,
+    detect,
+    formats,
+    get_format,
+    normalise_name,
+    register_format,
+    unregister_format,
+    writable_formats,
+)
+
+__all__ = [
+    "BUILTIN",
+    "FORMAT_NAMES",
+    "Format",
+    "detect",
+    "formats",
+    "get_format",
+    "normalise_name",
+    "register_format",
+    "unregister_format",
+    "writable_formats",
+]
