@@ -11,7 +11,7 @@ import torch
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError
 from emotrans.models.encoders import RNNEncoder, left_to_right_padded
-from emotrans.models.registry import build_model
+from emotrans.models.registry import build_model, resolve_config
 from emotrans.models.transferable import TransferableModel
 
 DIMS = {"text": 12, "audio": 7, "vision": 5}
@@ -155,8 +155,8 @@ def test_padding_mode_is_a_setting_of_every_recurrent_model():
         model = build_model(cfg, DIMS, D)
         encoders = [m for m in model.modules() if isinstance(m, RNNEncoder)]
         assert encoders and all(e.padding == "reference" for e in encoders), name
-    with pytest.raises(ConfigError, match="padding"):
-        RunConfig(padding="ragged")
+    with pytest.raises(ConfigError, match="padding = 'ragged': choose one of packed, reference"):
+        resolve_config(RunConfig(padding="ragged"))
 
 
 def test_left_to_right_padded_moves_valid_steps_to_the_front():
@@ -171,6 +171,19 @@ def test_cosine_score_is_bounded_by_the_learned_temperature():
     feats, lens = batch()
     limit = len(model.modalities) * model.log_temperature.exp() * model.modality_weights.abs().max()
     assert model(feats, lens).abs().max() <= limit + 1e-5
+
+
+@pytest.mark.parametrize("modalities", SUBSETS)
+def test_logits_are_the_fusion_weighted_sum_of_the_modality_scores(modalities):
+    model = small_model(modalities)
+    with torch.no_grad():
+        model.modality_weights.copy_(torch.arange(1.0, len(modalities) + 1))
+    feats, lens = batch()
+    scores = model.modality_scores(feats, lens)  # modality -> (B, K)
+    weights = model.fusion_weights()
+    assert list(scores) == list(weights) == list(model.modalities)
+    fused = sum(weights[m] * s for m, s in scores.items())
+    torch.testing.assert_close(model(feats, lens), fused)
 
 
 def test_text_hidden_size_must_equal_the_embedding_dimension():

@@ -8,7 +8,7 @@ directory stores it whole in ``config.json``.
 
 from __future__ import annotations
 
-import argparse
+import copy
 import dataclasses
 import hashlib
 import json
@@ -23,100 +23,137 @@ from emotrans.errors import ConfigError
 from emotrans.modalities import parse_modalities
 
 
-def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
-    meta = {"help": help, "choices": choices}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta, **kw)
-    return field(default=default, metadata=meta, **kw)
+@dataclass(frozen=True)
+class Interval:
+    """The valid range of a numeric setting, e.g. ``Interval(0, 1, high_open=True)`` for [0, 1).
+
+    ``None`` bounds are unbounded; ``low_open``/``high_open`` exclude the bound itself.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        """How error messages and help texts say it: "positive", ">= 0", "in (0, 1]"."""
+        if self.high is None:
+            if self.low == 0 and self.low_open:
+                return "positive"
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
 
 
-@dataclass
+POSITIVE = Interval(0, low_open=True)
+NON_NEGATIVE = Interval(0)
+DROPOUT = Interval(0, 1)
+
+
+def setting(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    valid: Interval | None = None,
+) -> Any:
+    """A dataclass field of settings: its default, help text, allowed choices, valid range.
+
+    Used by :class:`RunConfig` and by every model's settings dataclass; the CLI builds its
+    flags, and :func:`check_setting` its checks, from this metadata.
+    """
+    meta = {"help": help, "choices": choices, "valid": valid}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy.copy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(init=False)
 class RunConfig:
-    """Everything needed to rebuild the model and rerun a training run."""
+    """Everything needed to rebuild the model and rerun a training run.
+
+    The model's own settings (hidden sizes, recurrent cell, MulT widths, ...) are declared by
+    the model (its ``Settings`` dataclass) and kept in :attr:`model_settings`. They may also be
+    given flat, as in the config files and the grid files: ``RunConfig(hidden_audio=8)`` and
+    ``RunConfig.from_dict({"hidden_audio": 8})`` both put ``hidden_audio`` in
+    ``model_settings``. This layer cannot check them (it knows no models):
+    :func:`emotrans.models.registry.resolve_config` validates them against the chosen model and
+    fills in its defaults.
+    """
 
     # -- data and embeddings ---------------------------------------------------------------
-    data: str = _opt("", "dataset path (directory or file)")
-    format: str = _opt("auto", "dataset format; 'auto' detects it from the files")
-    embeddings: str = _opt("default", "emotion embedding source spec (default, glove:PATH, ...)")
-    emotions: list[str] = _opt([], "label columns to use, comma-separated (default: all)")
+    data: str = setting("", "dataset path (directory or file)")
+    format: str = setting("auto", "dataset format; 'auto' detects it from the files")
+    embeddings: str = setting("default", "emotion embedding source spec (default, glove:PATH, ...)")
+    emotions: list[str] = setting([], "label columns to use, comma-separated (default: all)")
     # -- model -----------------------------------------------------------------------------
-    model: str = _opt("transferable", "model name (see `emotrans models`)")
-    modalities: str = _opt("tav", "modalities: any non-empty combination of t, a, v")
-    rnn: str = _opt("lstm", "recurrent cell of the encoders", ("lstm", "gru"))
-    layers: int = _opt(2, "recurrent layers per encoder")
-    dropout: float = _opt(0.15, "dropout between recurrent layers")
-    hidden_text: int = _opt(
-        0, "text hidden size (0: the embedding dimension for transferable, 300 for baselines)"
+    model: str = setting("transferable", "model name (see `emotrans models`)")
+    modalities: str = setting("tav", "modalities: any non-empty combination of t, a, v")
+    model_settings: dict[str, Any] = setting(
+        {}, "the model's settings (see `emotrans models`); complete once resolved"
     )
-    hidden_audio: int = _opt(200, "audio hidden size")
-    hidden_vision: int = _opt(100, "vision hidden size")
-    pooling: str = _opt(
-        "last", "utterance vector from the encoder outputs", ("last", "final", "mean")
-    )
-    padding: str = _opt(
-        "packed",
-        "padded steps: 'packed' (exact, outputs depend only on valid steps) or 'reference' "
-        "(run through the RNN as the reference code does; faster when lengths vary)",
-        ("packed", "reference"),
-    )
-    score: str = _opt("dot", "utterance-emotion score", ("dot", "cosine"))
-    bidirectional: bool = _opt(True, "bidirectional encoders (baselines)")
-    ef_hidden: int = _opt(300, "EF-LSTM hidden size")
-    mult_dim: int = _opt(40, "MulT common width")
-    mult_heads: int = _opt(10, "MulT attention heads")
-    mult_layers: int = _opt(4, "MulT transformer layers")
-    mult_kernel: int = _opt(1, "MulT temporal convolution kernel size")
-    mult_attn_dropout: float = _opt(0.25, "MulT attention dropout")
-    mult_relu_dropout: float = _opt(0.1, "MulT feed-forward dropout")
-    mult_res_dropout: float = _opt(0.1, "MulT residual dropout")
-    mult_out_dropout: float = _opt(0.1, "MulT output dropout")
-    mult_embed_dropout: float = _opt(0.3, "MulT embedding dropout")
     # -- training --------------------------------------------------------------------------
-    seed: int = _opt(0, "random seed")
-    epochs: int = _opt(100, "maximum number of epochs")
-    batch_size: int = _opt(64, "batch size")
-    lr: float = _opt(1e-3, "Adam learning rate")
-    weight_decay: float = _opt(0.0, "Adam weight decay")
-    clip: float = _opt(1.0, "gradient-norm clip (0: off)")
-    plateau_factor: float = _opt(0.1, "ReduceLROnPlateau factor (on validation loss)")
-    plateau_patience: int = _opt(5, "ReduceLROnPlateau patience, epochs")
-    early_stop: int = _opt(8, "stop after this many epochs without validation improvement")
-    select_metric: str = _opt(
+    seed: int = setting(0, "random seed")
+    epochs: int = setting(100, "maximum number of epochs", valid=POSITIVE)
+    batch_size: int = setting(64, "batch size", valid=POSITIVE)
+    lr: float = setting(1e-3, "Adam learning rate", valid=POSITIVE)
+    weight_decay: float = setting(0.0, "Adam weight decay")
+    clip: float = setting(1.0, "gradient-norm clip (0: off)")
+    plateau_factor: float = setting(0.1, "ReduceLROnPlateau factor (on validation loss)")
+    plateau_patience: int = setting(5, "ReduceLROnPlateau patience, epochs")
+    early_stop: int = setting(8, "stop after this many epochs without validation improvement")
+    select_metric: str = setting(
         "auto",
         "validation average used for model selection",
         ("auto", "wacc", "acc", "f1", "auc", "loss"),
     )
-    threshold: float = _opt(0.5, "decision threshold on sigmoid(logit)")
-    tune_thresholds: bool = _opt(False, "tune per-emotion thresholds on the validation split")
-    device: str = _opt("cpu", "torch device: cpu, cuda, cuda:0, or auto")
-    precision: str = _opt(
+    threshold: float = setting(
+        0.5, "decision threshold on sigmoid(logit)", valid=Interval(0, 1, True, True)
+    )
+    tune_thresholds: bool = setting(False, "tune per-emotion thresholds on the validation split")
+    device: str = setting("cpu", "torch device: cpu, cuda, cuda:0, or auto")
+    precision: str = setting(
         "fp32",
         "fp32, or bf16 autocast (CPU and GPU), or amp (fp16 on GPU)",
         ("fp32", "bf16", "amp"),
     )
-    threads: int = _opt(0, "torch CPU threads (0: torch's default)")
+    threads: int = setting(0, "torch CPU threads (0: torch's default)")
     # -- low-resource protocols --------------------------------------------------------------
-    zsl: list[str] = _opt([], "zero-shot: emotions held out of training, comma-separated")
-    zsl_data: str = _opt(
+    zsl: list[str] = setting([], "zero-shot: emotions held out of training, comma-separated")
+    zsl_data: str = setting(
         "", "IEMOCAP-9 data providing the unseen emotions' samples (IEMOCAP zero-shot)"
     )
-    fsl: str = _opt("", "few-shot: the target emotion")
-    fsl_fraction: float = _opt(
-        0.01, "few-shot: fraction of the target's training positives kept (ceil)"
+    fsl: str = setting("", "few-shot: the target emotion")
+    fsl_fraction: float = setting(
+        0.01,
+        "few-shot: fraction of the target's training positives kept (ceil)",
+        valid=Interval(0, 1, low_open=True),
     )
-    fsl_shots: int = _opt(0, "few-shot: keep exactly this many positives (overrides the fraction)")
-    fsl_mode: str = _opt("joint", "few-shot mode", ("joint", "finetune", "continual", "replay"))
-    fsl_from: str = _opt(
+    fsl_shots: int = setting(
+        0, "few-shot: keep exactly this many positives (overrides the fraction)"
+    )
+    fsl_mode: str = setting("joint", "few-shot mode", ("joint", "finetune", "continual", "replay"))
+    fsl_from: str = setting(
         "", "few-shot: zero-shot run directory to start from (finetune, continual, replay)"
     )
-    fsl_epochs: int = _opt(20, "few-shot: epochs of fine-tuning")
-    fsl_lr: float = _opt(
+    fsl_epochs: int = setting(20, "few-shot: epochs of fine-tuning")
+    fsl_lr: float = setting(
         3e-4,
         "few-shot: fine-tuning learning rate (chosen among 1e-4, 3e-4, 1e-3 on the validation "
         "split of generated CMU-MOSEI)",
     )
-    fsl_memory: int = _opt(256, "few-shot: samples of the original data kept as episodic memory")
-    fsl_select: str = _opt(
+    fsl_memory: int = setting(256, "few-shot: samples of the original data kept as episodic memory")
+    fsl_select: str = setting(
         "balanced",
         "few-shot fine-tuning (finetune, continual, replay): select the epoch on the mean of the "
         "target's and the seen emotions' validation scores ('balanced'), or on the plain "
@@ -125,37 +162,24 @@ class RunConfig:
     )
 
     # -- methods -------------------------------------------------------------------------------
-    def __post_init__(self) -> None:
+    def __init__(self, **values: Any) -> None:
+        """Keyword arguments are the fields; any other keyword is a model setting given flat
+        (``hidden_audio=8``) and goes to ``model_settings``, over what that mapping holds."""
+        settings = dict(values.pop("model_settings", None) or {})
+        for f in dataclasses.fields(self):
+            if f.name != "model_settings":
+                setattr(self, f.name, values.pop(f.name) if f.name in values else default_of(f))
+        settings.update(values)
+        self.model_settings = settings
         self.validate()
 
     def validate(self) -> RunConfig:
-        """Raise :class:`ConfigError` for an invalid value."""
+        """Raise :class:`ConfigError` for an invalid value (the model settings are checked by
+        :func:`emotrans.models.registry.resolve_config`)."""
         for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value not in choices:
-                raise ConfigError(f"{f.name} = {value!r}: choose one of {', '.join(choices)}")
-        positive = (
-            "epochs",
-            "batch_size",
-            "layers",
-            "hidden_audio",
-            "hidden_vision",
-            "ef_hidden",
-            "mult_dim",
-            "mult_heads",
-            "mult_layers",
-            "mult_kernel",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} = {getattr(self, name)}: must be positive")
-        if self.lr <= 0:
-            raise ConfigError(f"lr = {self.lr}: must be positive")
-        if not 0 < self.fsl_fraction <= 1:
-            raise ConfigError(f"fsl_fraction = {self.fsl_fraction}: must be in (0, 1]")
-        if not 0 < self.threshold < 1:
-            raise ConfigError(f"threshold = {self.threshold}: must be in (0, 1)")
+            check_setting(f, getattr(self, f.name))
+        if not isinstance(self.model_settings, dict):
+            raise ConfigError(f"model_settings = {self.model_settings!r}: must be a mapping")
         parse_modalities(self.modalities)
         return self
 
@@ -164,15 +188,28 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "config") -> RunConfig:
-        """Build from a mapping; keys may use ``-`` or ``_``; unknown keys are an error."""
+        """Build from a mapping; keys may use ``-`` or ``_``.
+
+        Values of the fields are converted to their types here. Every other key is a model
+        setting (flat, as in the files and old run directories' ``config.json``) and joins
+        ``model_settings``, as does a nested ``model_settings`` mapping (flat keys win); those
+        are checked by :func:`emotrans.models.registry.resolve_config`.
+        """
         known = {f.name: f for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
+        nested: dict[str, Any] = {}
+        flat: dict[str, Any] = {}
         for key, value in values.items():
             name = str(key).replace("-", "_")
-            if name not in known:
-                raise ConfigError(f"{where}: unknown setting {key!r}")
-            kwargs[name] = _coerce(known[name], value, where)
-        return cls(**kwargs)
+            if name == "model_settings":
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{where}: model_settings must be a mapping of settings")
+                nested = {str(k).replace("-", "_"): v for k, v in value.items()}
+            elif name in known:
+                kwargs[name] = coerce_setting(known[name], value, where)
+            else:
+                flat[name] = value
+        return cls(**kwargs, model_settings={**nested, **flat})
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
@@ -186,7 +223,12 @@ class RunConfig:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def digest(self) -> str:
-        """Stable hash of every setting (used to key grid cells)."""
+        """Stable hash of every setting (used to key grid cells).
+
+        Hash a resolved config (:func:`emotrans.models.registry.resolve_config`): its model
+        settings are complete and of their declared types, so equal settings hash equally
+        whether a default was written out or not.
+        """
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -232,6 +274,19 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def default_of(f: dataclasses.Field) -> Any:
+    """The default value of a settings field (a fresh copy for list and dict defaults)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def base_type(f: dataclasses.Field) -> Any:
+    """The type of a settings field without ``None``: ``int``, ``float``, ``bool``, ``str``,
+    ``list[str]`` or ``dict[str, Any]``."""
+    return _base_type(f.type)
+
+
 def _base_type(tp: Any) -> Any:
     if isinstance(tp, str):
         tp = eval(tp, vars(typing), {})  # annotations are strings under `from __future__`
@@ -242,13 +297,23 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
-def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
-    tp = _base_type(f.type)
+def coerce_setting(f: dataclasses.Field, value: Any, where: str) -> Any:
+    """``value`` (from a file or a flag: often a string) as the type of the field ``f``.
+
+    Lists may be comma-separated strings; booleans may be ``true``/``false``/``yes``/``no``/
+    ``1``/``0``; an integer setting refuses a fractional number. A value that does not convert
+    raises a one-line :class:`ConfigError` starting with ``where``.
+    """
+    tp = base_type(f)
     try:
         if typing.get_origin(tp) is list:
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
             return [str(v) for v in value]
+        if typing.get_origin(tp) is dict or tp is dict:
+            if not isinstance(value, dict):
+                raise TypeError(value)
+            return dict(value)
         if tp is bool:
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
@@ -270,40 +335,13 @@ def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
         ) from None
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """Add one ``--flag`` per :class:`RunConfig` field (default: not given)."""
-    group = parser.add_argument_group("settings (defaults are the reference settings)")
-    for f in dataclasses.fields(RunConfig):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        tp = _base_type(f.type)
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{f.metadata.get('help', '')} (default: {default!r})"
-        if tp is bool:
-            group.add_argument(
-                flag,
-                dest=f"cfg_{f.name}",
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=help_text,
-            )
-        else:
-            group.add_argument(
-                flag,
-                dest=f"cfg_{f.name}",
-                default=None,
-                metavar=f.name.upper(),
-                choices=f.metadata.get("choices"),
-                help=help_text,
-            )
-
-
-def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> RunConfig:
-    """Merge settings: reference defaults < ``base`` (e.g. a --config file) < CLI flags."""
-    values: dict[str, Any] = dict(base or {})
-    for f in dataclasses.fields(RunConfig):
-        given = getattr(args, f"cfg_{f.name}", None)
-        if given is not None:
-            values[f.name] = given
-    return RunConfig.from_dict(values, where="command line")
+def check_setting(f: dataclasses.Field, value: Any, where: str = "") -> None:
+    """Raise a one-line :class:`ConfigError` when ``value`` is not among the field's choices
+    or outside its valid range (see :func:`setting`)."""
+    prefix = f"{where}: " if where else ""
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{prefix}{f.name} = {value!r}: choose one of {', '.join(choices)}")
+    valid = f.metadata.get("valid")
+    if valid is not None and value not in valid:
+        raise ConfigError(f"{prefix}{f.name} = {value!r}: must be {valid}")

@@ -8,17 +8,23 @@ an utterance vector, and scored by a linear head with one output unit per emotio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from emotrans.config import POSITIVE, setting
 from emotrans.errors import ConfigError
-from emotrans.models.encoders import RNNEncoder
-from emotrans.models.heads import EmotionHead, HeadModel, config_modalities
+from emotrans.models.encoders import EncoderSettings, RNNEncoder
+from emotrans.models.heads import EmotionHead, HeadModel
 
-if TYPE_CHECKING:
-    from emotrans.config import RunConfig
+
+@dataclass(frozen=True)
+class EFLSTMSettings(EncoderSettings):
+    """Settings of :class:`EFLSTM` (the encoder's settings, then these)."""
+
+    bidirectional: bool = setting(True, "bidirectional encoders (directions concatenated)")
+    ef_hidden: int = setting(300, "EF-LSTM hidden size", valid=POSITIVE)
 
 
 class EFLSTM(HeadModel):
@@ -45,6 +51,7 @@ class EFLSTM(HeadModel):
     name = "ef-lstm"
     description = "early fusion: modalities concatenated per step, one recurrent encoder"
     uses_embeddings = False
+    Settings = EFLSTMSettings
 
     def __init__(
         self,
@@ -76,18 +83,23 @@ class EFLSTM(HeadModel):
         self.head = EmotionHead(self.encoder.output_size)
 
     @classmethod
-    def from_config(cls, config: RunConfig, dims: dict[str, int], embedding_dim: int) -> EFLSTM:
-        modalities = config_modalities(config, dims)
+    def from_settings(
+        cls,
+        settings: EFLSTMSettings,
+        modalities: Sequence[str],
+        dims: dict[str, int],
+        embedding_dim: int,
+    ) -> EFLSTM:
         return cls(
             modalities,
             dims,
-            hidden=config.ef_hidden,
-            num_layers=config.layers,
-            dropout=config.dropout,
-            cell=config.rnn,
-            bidirectional=config.bidirectional,
-            pooling=config.pooling,
-            padding=config.padding,
+            hidden=settings.ef_hidden,
+            num_layers=settings.layers,
+            dropout=settings.dropout,
+            cell=settings.rnn,
+            bidirectional=settings.bidirectional,
+            pooling=settings.pooling,
+            padding=settings.padding,
         )
 
     def forward(

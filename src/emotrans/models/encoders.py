@@ -10,12 +10,34 @@ is faster when lengths vary (packed RNNs step through shrinking batches one step
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from emotrans.config import DROPOUT, POSITIVE, setting
+
 POOLINGS = ("last", "final", "mean")
 PADDINGS = ("packed", "reference")
+CELLS = ("lstm", "gru")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Settings of the recurrent encoders, shared by the models built on :class:`RNNEncoder`
+    (their ``Settings`` extend this class, so the names and flags are the same in each)."""
+
+    rnn: str = setting("lstm", "recurrent cell of the encoders", CELLS)
+    layers: int = setting(2, "recurrent layers per encoder", valid=POSITIVE)
+    dropout: float = setting(0.15, "dropout between recurrent layers", valid=DROPOUT)
+    pooling: str = setting("last", "utterance vector from the encoder outputs", POOLINGS)
+    padding: str = setting(
+        "packed",
+        "padded steps: 'packed' (exact, outputs depend only on valid steps) or 'reference' "
+        "(run through the RNN as the reference code does; faster when lengths vary)",
+        PADDINGS,
+    )
 
 
 def left_to_right_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -72,7 +94,7 @@ class RNNEncoder(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        if cell not in ("lstm", "gru"):
+        if cell not in CELLS:
             raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
         rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn_class(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,9 +23,6 @@ from torch.nn import functional as F
 
 from emotrans.errors import ConfigError
 from emotrans.models.base import EmotionModel
-
-if TYPE_CHECKING:
-    from emotrans.config import RunConfig
 
 
 def _name_seed(name: str) -> int:
@@ -116,16 +112,8 @@ class HeadModel(EmotionModel):
         self.head.set_emotions(names)
         self.emotions = list(self.head.emotions)
 
-
-def config_modalities(config: RunConfig, dims: dict[str, int]) -> tuple[str, ...]:
-    """The run's modalities in canonical order; a :class:`ConfigError` if the data lacks one."""
-    from emotrans.modalities import parse_modalities
-
-    modalities = parse_modalities(config.modalities)
-    missing = [m for m in modalities if m not in dims]
-    if missing:
-        raise ConfigError(
-            f"{config.model}: modality {', '.join(missing)} requested but the data has only "
-            f"{', '.join(dims) or 'none'}"
-        )
-    return modalities
+    def modality_scores(
+        self, features: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]
+    ) -> None:
+        """``None``: the head scores the fused utterance vector, not each modality."""
+        return None

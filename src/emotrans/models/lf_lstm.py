@@ -8,18 +8,26 @@ modalities are encoded separately, so they may have different numbers of steps (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from emotrans.models.encoders import RNNEncoder
-from emotrans.models.heads import EmotionHead, HeadModel, config_modalities
-
-if TYPE_CHECKING:
-    from emotrans.config import RunConfig
+from emotrans.config import NON_NEGATIVE, POSITIVE, setting
+from emotrans.models.encoders import EncoderSettings, RNNEncoder
+from emotrans.models.heads import EmotionHead, HeadModel
 
 DEFAULT_HIDDEN = {"text": 300, "audio": 200, "vision": 100}
+
+
+@dataclass(frozen=True)
+class LFLSTMSettings(EncoderSettings):
+    """Settings of :class:`LFLSTM` (the encoders' settings, then these)."""
+
+    bidirectional: bool = setting(True, "bidirectional encoders (directions concatenated)")
+    hidden_text: int = setting(0, "text hidden size (0: 300)", valid=NON_NEGATIVE)
+    hidden_audio: int = setting(200, "audio hidden size", valid=POSITIVE)
+    hidden_vision: int = setting(100, "vision hidden size", valid=POSITIVE)
 
 
 class LFLSTM(HeadModel):
@@ -39,6 +47,7 @@ class LFLSTM(HeadModel):
     name = "lf-lstm"
     description = "late fusion: one recurrent encoder per modality, vectors concatenated"
     uses_embeddings = False
+    Settings = LFLSTMSettings
 
     def __init__(
         self,
@@ -75,23 +84,28 @@ class LFLSTM(HeadModel):
         self.head = EmotionHead(sum(e.output_size for e in self.encoders.values()))
 
     @classmethod
-    def from_config(cls, config: RunConfig, dims: dict[str, int], embedding_dim: int) -> LFLSTM:
-        modalities = config_modalities(config, dims)
+    def from_settings(
+        cls,
+        settings: LFLSTMSettings,
+        modalities: Sequence[str],
+        dims: dict[str, int],
+        embedding_dim: int,
+    ) -> LFLSTM:
         hidden = {
-            "text": config.hidden_text or DEFAULT_HIDDEN["text"],
-            "audio": config.hidden_audio,
-            "vision": config.hidden_vision,
+            "text": settings.hidden_text or DEFAULT_HIDDEN["text"],
+            "audio": settings.hidden_audio,
+            "vision": settings.hidden_vision,
         }
         return cls(
             modalities,
             dims,
             hidden=hidden,
-            num_layers=config.layers,
-            dropout=config.dropout,
-            cell=config.rnn,
-            bidirectional=config.bidirectional,
-            pooling=config.pooling,
-            padding=config.padding,
+            num_layers=settings.layers,
+            dropout=settings.dropout,
+            cell=settings.rnn,
+            bidirectional=settings.bidirectional,
+            pooling=settings.pooling,
+            padding=settings.padding,
         )
 
     def forward(

@@ -35,18 +35,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
+from emotrans.config import DROPOUT, POSITIVE, setting
 from emotrans.errors import ConfigError
-from emotrans.models.heads import EmotionHead, HeadModel, config_modalities
-
-if TYPE_CHECKING:
-    from emotrans.config import RunConfig
+from emotrans.models.heads import EmotionHead, HeadModel
 
 SELF_ATTENTION_MIN_LAYERS = 3
 # Memory on long unaligned sequences (e.g. IEMOCAP: vision 500 x audio 400 steps, batch 64,
@@ -75,6 +73,21 @@ def sinusoidal_positions(positions: torch.Tensor, width: int) -> torch.Tensor:
     if width % 2:
         enc = F.pad(enc, (0, 1))
     return enc
+
+
+@dataclass(frozen=True)
+class MulTSettings:
+    """Settings of :class:`MulT` (reference values of Tsai et al. 2019)."""
+
+    mult_dim: int = setting(40, "MulT common width (a multiple of mult_heads)", valid=POSITIVE)
+    mult_heads: int = setting(10, "MulT attention heads", valid=POSITIVE)
+    mult_layers: int = setting(4, "MulT transformer layers", valid=POSITIVE)
+    mult_kernel: int = setting(1, "MulT temporal convolution kernel size", valid=POSITIVE)
+    mult_attn_dropout: float = setting(0.25, "MulT attention dropout", valid=DROPOUT)
+    mult_relu_dropout: float = setting(0.1, "MulT feed-forward dropout", valid=DROPOUT)
+    mult_res_dropout: float = setting(0.1, "MulT residual dropout", valid=DROPOUT)
+    mult_out_dropout: float = setting(0.1, "MulT output dropout", valid=DROPOUT)
+    mult_embed_dropout: float = setting(0.3, "MulT embedding dropout", valid=DROPOUT)
 
 
 class _Layer(nn.Module):
@@ -229,6 +242,7 @@ class MulT(HeadModel):
     name = "mult"
     description = "Multimodal Transformer: crossmodal attention between every modality pair"
     uses_embeddings = False
+    Settings = MulTSettings
 
     def __init__(
         self,
@@ -280,20 +294,25 @@ class MulT(HeadModel):
         self.head = EmotionHead(combined)
 
     @classmethod
-    def from_config(cls, config: RunConfig, dims: dict[str, int], embedding_dim: int) -> MulT:
-        modalities = config_modalities(config, dims)
+    def from_settings(
+        cls,
+        settings: MulTSettings,
+        modalities: Sequence[str],
+        dims: dict[str, int],
+        embedding_dim: int,
+    ) -> MulT:
         return cls(
             modalities,
             dims,
-            width=config.mult_dim,
-            heads=config.mult_heads,
-            layers=config.mult_layers,
-            kernel=config.mult_kernel,
-            attn_dropout=config.mult_attn_dropout,
-            relu_dropout=config.mult_relu_dropout,
-            res_dropout=config.mult_res_dropout,
-            out_dropout=config.mult_out_dropout,
-            embed_dropout=config.mult_embed_dropout,
+            width=settings.mult_dim,
+            heads=settings.mult_heads,
+            layers=settings.mult_layers,
+            kernel=settings.mult_kernel,
+            attn_dropout=settings.mult_attn_dropout,
+            relu_dropout=settings.mult_relu_dropout,
+            res_dropout=settings.mult_res_dropout,
+            out_dropout=settings.mult_out_dropout,
+            embed_dropout=settings.mult_embed_dropout,
         )
 
     def _project(self, m: str, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:

@@ -13,19 +13,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from emotrans.config import NON_NEGATIVE, POSITIVE, setting
 from emotrans.errors import ConfigError
 from emotrans.models.base import EmotionModel
-from emotrans.models.encoders import RNNEncoder
+from emotrans.models.encoders import EncoderSettings, RNNEncoder
 
-if TYPE_CHECKING:
-    from emotrans.config import RunConfig
+SCORES = ("dot", "cosine")
+
+
+@dataclass(frozen=True)
+class TransferableSettings(EncoderSettings):
+    """Settings of :class:`TransferableModel` (the encoders' settings, then these)."""
+
+    hidden_text: int = setting(
+        0,
+        "text hidden size: it must equal the emotion-embedding dimension d (0: d)",
+        valid=NON_NEGATIVE,
+    )
+    hidden_audio: int = setting(200, "audio hidden size", valid=POSITIVE)
+    hidden_vision: int = setting(100, "vision hidden size", valid=POSITIVE)
+    score: str = setting("dot", "utterance-emotion score", SCORES)
 
 
 class TransferableModel(EmotionModel):
@@ -45,6 +59,7 @@ class TransferableModel(EmotionModel):
     name = "transferable"
     description = "modality-transferable emotion embeddings (Dai et al. 2020)"
     uses_embeddings = True
+    Settings = TransferableSettings
 
     def __init__(
         self,
@@ -89,27 +104,25 @@ class TransferableModel(EmotionModel):
         self.register_buffer("emotion_vectors", torch.zeros(0, embedding_dim), persistent=False)
 
     @classmethod
-    def from_config(
-        cls, config: RunConfig, dims: dict[str, int], embedding_dim: int
+    def from_settings(
+        cls,
+        settings: TransferableSettings,
+        modalities: Sequence[str],
+        dims: dict[str, int],
+        embedding_dim: int,
     ) -> TransferableModel:
-        from emotrans.modalities import parse_modalities
-
-        modalities = parse_modalities(config.modalities)
-        missing = [m for m in modalities if m not in dims]
-        if missing:
-            raise ConfigError(f"modality {', '.join(missing)} requested but not in the data")
         return cls(
             modalities,
             dims,
             embedding_dim,
-            hidden={"audio": config.hidden_audio, "vision": config.hidden_vision},
-            cell=config.rnn,
-            num_layers=config.layers,
-            dropout=config.dropout,
-            pooling=config.pooling,
-            score=config.score,
-            hidden_text=config.hidden_text,
-            padding=config.padding,
+            hidden={"audio": settings.hidden_audio, "vision": settings.hidden_vision},
+            cell=settings.rnn,
+            num_layers=settings.layers,
+            dropout=settings.dropout,
+            pooling=settings.pooling,
+            score=settings.score,
+            hidden_text=settings.hidden_text,
+            padding=settings.padding,
         )
 
     def set_emotions(
@@ -139,21 +152,35 @@ class TransferableModel(EmotionModel):
         """Encoder outputs per modality: modality -> (B, H_m)."""
         return {m: self.encoders[m](features[m], lengths[m]) for m in self.modalities}
 
-    def forward(
+    def modality_scores(
         self, features: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
+    ) -> dict[str, torch.Tensor]:
+        """The scores s_m = r_m . E_m^T of each modality: modality -> (B, K)."""
         if not self.emotions:
             raise ConfigError("transferable: no emotions set; call set_emotions first")
         r = self.utterance_vectors(features, lengths)  # modality -> (B, H_m)
         spaces = self.emotion_space()  # modality -> (K, H_m)
-        scores = []
+        scores = {}
         for m in self.modalities:
             u, e = r[m], spaces[m].to(r[m].dtype)
             if self.score == "cosine":
                 s = F.normalize(u, dim=-1) @ F.normalize(e, dim=-1).T * self.log_temperature.exp()
             else:
                 s = u @ e.T  # (B, K)
-            scores.append(s)
+            scores[m] = s
+        return scores
+
+    def fusion_weights(self) -> dict[str, float]:
+        """The weight w_m of each modality's scores in the logits (with one modality the
+        logits are its scores: weight 1)."""
+        if len(self.modalities) == 1:
+            return {self.modalities[0]: 1.0}
+        return {m: float(w) for m, w in zip(self.modalities, self.modality_weights.detach())}
+
+    def forward(
+        self, features: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        scores = list(self.modality_scores(features, lengths).values())  # M x (B, K)
         if len(scores) == 1:
             return scores[0]
         stacked = torch.stack(scores, dim=0)  # (M, B, K)
