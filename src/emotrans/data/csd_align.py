@@ -43,15 +43,13 @@ from typing import Any
 import numpy as np
 
 from emotrans.data.csd import EPS, ComputationalSequence, VideoRows
-from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split, replace_nonfinite
 from emotrans.data.folds import Folds, fold_of, load_folds
+from emotrans.data.formats.mosei_h5 import EMOTIONS
 from emotrans.errors import ConfigError, DataFormatError
 from emotrans.modalities import MODALITIES
 
 log = logging.getLogger(__name__)
-
-EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "sad", "surprise")
-"""Our CMU-MOSEI emotion order (the reference h5 files' order)."""
 
 LABEL_COLUMNS: tuple[str, ...] = (
     "sentiment",
@@ -351,11 +349,11 @@ def align_video(
             lens[j] = len(idx)
             if len(idx):
                 out[j, seq_len - len(idx) :] = level_ft[m][idx]
-        nonfinite[m] = _clean(out)
+        nonfinite[m] = replace_nonfinite(out)
         features[m] = out
         lengths[m] = lens
     label_rows = np.asarray(labels.features[kept], dtype=np.float32)  # (k, C)
-    label_bad = _clean(label_rows)
+    label_bad = replace_nonfinite(label_rows)
     return VideoResult(
         video_id=video_id,
         segments=kept.astype(np.int64),
@@ -370,16 +368,6 @@ def align_video(
         missing_segments=missing,
         dropped_segments=int(n_seg - short.sum() - k),
     )
-
-
-def _clean(array: np.ndarray) -> int:
-    """Replace non-finite values by 0 in place; return how many there were."""
-    if array.size == 0 or np.isfinite(array.sum(dtype=np.float64)):
-        return 0
-    bad = ~np.isfinite(array)
-    count = int(bad.sum())
-    array[bad] = 0.0
-    return count
 
 
 # -- whole files ---------------------------------------------------------------------------------
@@ -649,21 +637,47 @@ def _convert(
     progress: Callable[[int, int], None] | None,
     started: float,
 ) -> CsdConversion:
+    """The four steps of a conversion: select the videos, allocate the splits, run the
+    alignment over the videos, assemble the dataset."""
+    report = ConversionReport(
+        files={**paths, "labels": labels_path},
+        sdk_compat=options["sdk_compat"],
+        seq_len=options["seq_len"],
+        eps=options["eps"],
+        collapse=options["collapse"] if isinstance(options["collapse"], str) else "callable",
+    )
+    selection = _select(aligner, labels_path, fold_lists, report)
+    splits = _allocate(aligner, paths, selection, report)
+    _run(aligner, paths, labels_path, options, selection, splits, report, workers, progress)
+    return _assemble(splits, aligner, paths, labels_path, report, started)
+
+
+@dataclass
+class _Selection:
+    """The videos a conversion aligns.
+
+    Attributes
+    ----------
+    work : video ids, in label file order
+    owner : video id -> the split whose fold lists it
+    """
+
+    work: list[str]
+    owner: dict[str, str]
+
+
+def _select(
+    aligner: _Aligner, labels_path: str, fold_lists: Folds, report: ConversionReport
+) -> _Selection:
+    """Step 1, select: the videos present in every file (the SDK's rules with
+    ``sdk_compat``) that a fold lists; what was left out goes into ``report``."""
     seqs, lab = aligner.seqs, aligner.labels
-    sdk_compat, seq_len = options["sdk_compat"], options["seq_len"]
     label_dim = lab.dim()
     if label_dim != len(LABEL_COLUMNS):
         raise DataFormatError(
             f"{labels_path}: {label_dim} label columns; expected the {len(LABEL_COLUMNS)} "
             f"CMU-MOSEI 'All Labels' columns ({', '.join(LABEL_COLUMNS)})"
         )
-    report = ConversionReport(
-        files={**paths, "labels": labels_path},
-        sdk_compat=sdk_compat,
-        seq_len=seq_len,
-        eps=options["eps"],
-        collapse=options["collapse"] if isinstance(options["collapse"], str) else "callable",
-    )
     id_sets = {m: set(s.video_ids) for m, s in seqs.items()}
     id_sets["labels"] = set(lab.video_ids)
     report.videos_in_file = {m: len(ids) for m, ids in id_sets.items()}
@@ -675,7 +689,7 @@ def _convert(
     report.dropped_missing = sorted(anywhere - everywhere)
 
     # Which videos take part (label file order).
-    if sdk_compat:
+    if report.sdk_compat:
         feature_sets = [id_sets[m] for m in seqs]
         feature_all = set.intersection(*feature_sets)
         violators = set.union(*feature_sets) - feature_all  # first unify (words step)
@@ -697,7 +711,6 @@ def _convert(
         ids = fold_lists.get(split, [])
         report.fold_ids_in_no_file[split] = sum(v not in anywhere for v in ids)
         report.fold_ids_dropped[split] = sum(v in anywhere and v not in everywhere for v in ids)
-    candidate_set = set(candidates)
     for split in SPLITS:
         ids = fold_lists.get(split, [])
         if ids and not any(v in anywhere for v in ids):
@@ -712,59 +725,112 @@ def _convert(
     if not work:
         raise DataFormatError(
             f"{labels_path}: no video is both in every computational sequence and in a fold "
-            f"({len(candidate_set):,} in every file, {len(owner):,} in the folds)"
+            f"({len(set(candidates)):,} in every file, {len(owner):,} in the folds)"
         )
+    return _Selection(work=work, owner=owner)
 
-    # Preallocate every split at its largest possible size (one sample per label row).
-    dims = {m: _first_dim(seqs[m], work) for m in seqs}
+
+@dataclass
+class _SplitBuffer:
+    """One split's arrays, preallocated at their largest possible size (one sample per
+    label row) and filled video by video.
+
+    Attributes
+    ----------
+    features : modality -> float32 array of shape (capacity, T, D_m)
+    lengths : modality -> int64 array of shape (capacity,)
+    labels : float32 array of shape (capacity, 7), the All Labels rows
+    ids : sample ids so far
+    n : samples so far
+    """
+
+    features: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
+    labels: np.ndarray
+    ids: list[str] = field(default_factory=list)
+    n: int = 0
+
+
+def _allocate(
+    aligner: _Aligner, paths: dict[str, str], selection: _Selection, report: ConversionReport
+) -> dict[str, _SplitBuffer]:
+    """Step 2, allocate: one buffer per split, and the report's counters at zero."""
+    seqs, lab, seq_len = aligner.seqs, aligner.labels, report.seq_len
+    dims = {m: _first_dim(seqs[m], selection.work) for m in seqs}
     capacity = dict.fromkeys(SPLITS, 0)
-    for v in work:
-        capacity[owner[v]] += lab.shape(v)[0]
+    for v in selection.work:
+        capacity[selection.owner[v]] += lab.shape(v)[0]
     buffers = {
-        s: {
-            "features": {m: np.zeros((capacity[s], seq_len, dims[m]), np.float32) for m in seqs},
-            "lengths": {m: np.zeros(capacity[s], np.int64) for m in seqs},
-            "labels": np.zeros((capacity[s], len(LABEL_COLUMNS)), np.float32),
-            "ids": [],
-            "n": 0,
-        }
+        s: _SplitBuffer(
+            features={m: np.zeros((capacity[s], seq_len, dims[m]), np.float32) for m in seqs},
+            lengths={m: np.zeros(capacity[s], np.int64) for m in seqs},
+            labels=np.zeros((capacity[s], len(LABEL_COLUMNS)), np.float32),
+        )
         for s in SPLITS
     }
     report.imputed = dict.fromkeys((m for m in seqs if m != "text"), 0)
     report.missing_segments = dict.fromkeys(seqs, 0)
     report.nonfinite = {f"{s}/{m}": 0 for s in SPLITS for m in seqs}
+    return buffers
+
+
+def _place(
+    result: VideoResult,
+    buf: _SplitBuffer,
+    split: str,
+    paths: dict[str, str],
+    report: ConversionReport,
+) -> None:
+    """Copy one video's samples into its split's buffer and count them in ``report``."""
+    k = len(result.segments)
+    start = buf.n
+    for m, x in result.features.items():
+        dim = buf.features[m].shape[2]
+        if x.shape[2] != dim:
+            raise DataFormatError(
+                f"{paths[m]}: video {result.video_id!r} has {x.shape[2]} features per row, "
+                f"other videos {dim}"
+            )
+        buf.features[m][start : start + k] = x
+        buf.lengths[m][start : start + k] = result.lengths[m]
+        report.nonfinite[f"{split}/{m}"] += result.nonfinite[m]
+    buf.labels[start : start + k] = result.labels
+    buf.ids.extend(f"{result.video_id}[{i}]" for i in result.segments)
+    buf.n = start + k
+    report.videos_used += k > 0
+    report.segments += len(result.segments) + result.short_segments + result.dropped_segments
+    report.short_segments += result.short_segments
+    report.dropped_segments += result.dropped_segments
+    report.words += result.words
+    report.label_nonfinite += result.label_nonfinite
+    for m, n in result.imputed.items():
+        report.imputed[m] += n
+    for m, n in result.missing_segments.items():
+        report.missing_segments[m] += n
+    if not report.sdk_compat and result.words == 0:
+        report.no_words.append(result.video_id)
+
+
+def _run(
+    aligner: _Aligner,
+    paths: dict[str, str],
+    labels_path: str,
+    options: dict[str, Any],
+    selection: _Selection,
+    buffers: dict[str, _SplitBuffer],
+    report: ConversionReport,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Step 3, run: align every selected video (in this process, or streamed in order from
+    a pool of worker processes) and place its samples in its split's buffer."""
+    work, owner = selection.work, selection.owner
+    total = len(work)
 
     def place(result: VideoResult) -> None:
         split = owner[result.video_id]
-        buf = buffers[split]
-        k = len(result.segments)
-        start = buf["n"]
-        for m, x in result.features.items():
-            if x.shape[2] != dims[m]:
-                raise DataFormatError(
-                    f"{paths[m]}: video {result.video_id!r} has {x.shape[2]} features per row, "
-                    f"other videos {dims[m]}"
-                )
-            buf["features"][m][start : start + k] = x
-            buf["lengths"][m][start : start + k] = result.lengths[m]
-            report.nonfinite[f"{split}/{m}"] += result.nonfinite[m]
-        buf["labels"][start : start + k] = result.labels
-        buf["ids"].extend(f"{result.video_id}[{i}]" for i in result.segments)
-        buf["n"] = start + k
-        report.videos_used += k > 0
-        report.segments += len(result.segments) + result.short_segments + result.dropped_segments
-        report.short_segments += result.short_segments
-        report.dropped_segments += result.dropped_segments
-        report.words += result.words
-        report.label_nonfinite += result.label_nonfinite
-        for m, n in result.imputed.items():
-            report.imputed[m] += n
-        for m, n in result.missing_segments.items():
-            report.missing_segments[m] += n
-        if not sdk_compat and result.words == 0:
-            report.no_words.append(result.video_id)
+        _place(result, buffers[split], split, paths, report)
 
-    total = len(work)
     if workers <= 0:
         workers = min(os.cpu_count() or 1, 4) if total >= _PARALLEL_FROM else 1
     if workers > 1 and total > 1:
@@ -784,19 +850,31 @@ def _convert(
             if progress:
                 progress(done, total)
 
+
+def _assemble(
+    buffers: dict[str, _SplitBuffer],
+    aligner: _Aligner,
+    paths: dict[str, str],
+    labels_path: str,
+    report: ConversionReport,
+    started: float,
+) -> CsdConversion:
+    """Step 4, assemble: trim the buffers to the samples placed, turn the All Labels rows
+    into our emotion order, and build the dataset, its report and the sentiment."""
+    seqs = aligner.seqs
     splits: dict[str, Split] = {}
     sentiment: dict[str, np.ndarray] = {}
     for s in SPLITS:
         buf = buffers[s]
-        n = buf["n"]
-        raw = buf["labels"][:n]  # (N, 7)
+        n = buf.n
+        raw = buf.labels[:n]  # (N, 7)
         intensities = np.ascontiguousarray(raw[:, list(EMOTION_COLUMNS)])  # (N, 6)
         sentiment[s] = np.ascontiguousarray(raw[:, 0])
         splits[s] = Split(
-            features={m: buf["features"][m][:n] for m in MODALITIES if m in seqs},
-            lengths={m: buf["lengths"][m][:n] for m in MODALITIES if m in seqs},
+            features={m: buf.features[m][:n] for m in MODALITIES if m in seqs},
+            lengths={m: buf.lengths[m][:n] for m in MODALITIES if m in seqs},
             labels=(intensities > 0).astype(np.uint8),
-            ids=np.array(buf["ids"], dtype=str),
+            ids=np.array(buf.ids, dtype=str),
             intensities=intensities,
         )
         report.samples[s] = n
@@ -811,9 +889,9 @@ def _convert(
         meta={
             "format": "csd",
             "files": {**paths, "labels": labels_path},
-            "seq_len": seq_len,
-            "sdk_compat": sdk_compat,
-            "eps": options["eps"],
+            "seq_len": report.seq_len,
+            "sdk_compat": report.sdk_compat,
+            "eps": report.eps,
             "collapse": report.collapse,
             "reference": "text",
             "label_columns": list(LABEL_COLUMNS),
