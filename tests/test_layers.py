@@ -1,6 +1,7 @@
-"""The package's import graph keeps the layers of docs/design.md ("Layers"): imports point down,
-never up, never in a circle, never into another package's private names, and sit at the top of
-modules unless they defer a heavy library (torch, sentence-transformers, matplotlib, media).
+"""The package's import graph keeps the layers of docs/design.md ("Data flow and layers"):
+imports point down, never up, never in a circle, never into another package's private names,
+and sit at the top of modules unless they defer a heavy library (torch, sentence-transformers,
+matplotlib, media).
 
 The graph is read from the source with :mod:`ast`, so nothing is imported to check it.
 """
