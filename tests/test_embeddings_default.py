@@ -75,6 +75,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow  # starts a child process that loads the sentence model
 def test_isolated_embedding_matches_and_keeps_the_model_out_of_the_process(default):
     """The training pipeline embeds in a child process: same vectors, and the training
     process never imports sentence-transformers (its memory stays out of the run's peak)."""

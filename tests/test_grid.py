@@ -397,6 +397,7 @@ def test_a_second_reproduce_in_the_same_folder_is_refused(tmp_path, data_dir, fa
 # -- the real grid ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # trains the real grid (the `finished` fixture)
 def test_every_cell_and_seed_becomes_a_complete_run_directory(finished):
     _, out, summary, _ = finished
     assert summary.ok and summary.total == 6 and summary.trained == 6, summary.failures
@@ -416,6 +417,7 @@ def test_every_cell_and_seed_becomes_a_complete_run_directory(finished):
         assert Path(metrics["fsl"]["before_source"]) == out / rec["depends"][0]
 
 
+@pytest.mark.slow  # trains the real grid (the `finished` fixture)
 def test_rerunning_a_finished_grid_trains_nothing(finished, mosei_dir, monkeypatch):
     grid_file, out, _, _ = finished
     calls = []
@@ -424,6 +426,7 @@ def test_rerunning_a_finished_grid_trains_nothing(finished, mosei_dir, monkeypat
     assert summary.ok and summary.trained == 0 and calls == []
 
 
+@pytest.mark.slow  # trains the real grid (the `finished` fixture)
 def test_report_files_hold_the_mean_and_sample_std_over_seeds(finished):
     _, out, _, files = finished
     assert files.md.is_file() and files.csv.is_file() and files.tex.is_file()
@@ -451,6 +454,7 @@ def test_report_files_hold_the_mean_and_sample_std_over_seeds(finished):
     assert r"\begin{tabular}" in files.tex.read_text()
 
 
+@pytest.mark.slow  # trains the real grid (the `finished` fixture)
 def test_plots_are_non_empty_png_images_embedded_in_results_md(finished):
     _, out, _, files = finished
     names = {p.name for p in files.plots}
@@ -469,6 +473,7 @@ def test_plots_are_non_empty_png_images_embedded_in_results_md(finished):
     assert files.notes == []
 
 
+@pytest.mark.slow  # trains the real grid (the `finished` fixture)
 def test_jobs_two_run_in_parallel_processes_with_the_same_results(finished, mosei_dir, tmp_path):
     grid = write_grid(
         tmp_path,
