@@ -52,11 +52,18 @@ from typing import Any
 from emotrans.config import RunConfig, read_yaml
 from emotrans.errors import ConfigError
 from emotrans.grids import grid_file, grid_names
+from emotrans.models.registry import model_settings_fields
 
 DEFAULT_SEEDS = 5
 _RESERVED = ("data", "seed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._+,=-]+$")
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+def _is_setting(name: str) -> bool:
+    """A :class:`RunConfig` field, or a model setting given flat (``hidden_audio``; asking for
+    the model settings imports the models)."""
+    return name in _FIELDS or name in model_settings_fields()
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,7 @@ def parse_grid(raw: Any, source: str = "grid", default_name: str = "grid") -> Gr
     if isinstance(requires, str):
         requires = [requires]
     for key in requires:
-        if key not in _FIELDS:
+        if not _is_setting(key):
             raise ConfigError(f"{source}: requires {key!r}, which is not a setting")
     raw_cells = raw.get("cells")
     if not isinstance(raw_cells, list) or not raw_cells:
@@ -259,7 +266,7 @@ def _check_keys(settings: dict[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}: {key!r} is set by `emotrans reproduce` (--data, --seeds), not by the grid"
             )
-        if name not in _FIELDS:
+        if not _is_setting(name):
             raise ConfigError(f"{where}: unknown setting {key!r}")
 
 
@@ -417,7 +424,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=2")
-        if key not in _FIELDS:
+        if not _is_setting(key):
             raise ConfigError(f"--set {item!r}: unknown setting {key!r}")
         out[key] = value.strip()
     return out
