@@ -9,7 +9,7 @@ registry), so this module names none of them:
 ['mosei-h5', 'mult', 'mult-noalign', 'iemocap9', 'native']
 
 CMU-MultimodalSDK ``.csd`` files are not loaded directly: convert them first with
-``emotrans data from-csd`` (see docs/design.md, 'Alignment of .csd files').
+``emotrans data from-csd`` (see docs/design.md, "Alignment of .csd files").
 """
 
 from __future__ import annotations

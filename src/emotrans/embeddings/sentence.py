@@ -70,7 +70,7 @@ def load_sentence_model(path: str | Path) -> Any:
             return model
         if not Path(key, "modules.json").is_file() and not Path(key, "config.json").is_file():
             raise EmbeddingError(f"{path}: not a sentence-transformers model folder")
-        try:
+        try:  # heavy (torch, about 0.3 GB with its libraries): only when a model is loaded
             import transformers
             from sentence_transformers import SentenceTransformer
         except ImportError:

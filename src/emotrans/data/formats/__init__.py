@@ -10,7 +10,7 @@ module                   formats
 ======================== =========================================================================
 
 Each module declares a :class:`Format` (name, description, ``detect``, ``load``, ``write``,
-``label_order``); :mod:`.registry` lists them. See docs/design.md, 'Formats and label orders'.
+``label_order``); :mod:`.registry` lists them. See docs/design.md, "Formats and label orders".
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The :class:`Format` a dataset format module declares (see docs/design.md, 'Formats and
-label orders')."""
+"""The :class:`Format` a dataset format module declares (see docs/design.md, "Formats and
+label orders", and "Extending emotrans" for adding one)."""
 
 from __future__ import annotations
 
