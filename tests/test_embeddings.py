@@ -473,3 +473,47 @@ def test_cli_reports_unknown_words_on_one_line_with_status_2(glove, capsys):
     err = capsys.readouterr().err
     assert err.startswith("emotrans: error: ") and "'hapy' - close: happy" in err
     assert err.count("\n") == 1
+
+
+# -- the source registry ---------------------------------------------------------------------
+
+
+def test_a_new_source_is_one_module_and_one_registration(monkeypatch):
+    import types
+
+    from emotrans.embeddings import register_source, spec_forms
+    from emotrans.embeddings import spec as spec_module
+    from emotrans.embeddings.base import EmbeddingSource, SourceKind
+
+    monkeypatch.setattr(spec_module, "_KINDS", list(spec_module._KINDS))  # undone after
+
+    # the module a user would write: a source class and its kind
+    toy = types.ModuleType("toy_source")
+
+    class LengthSource(EmbeddingSource):
+        """Each name's vector is (len(name), scale)."""
+
+        def __init__(self, scale: float, spec: str) -> None:
+            self.scale, self.spec = scale, spec
+
+        @property
+        def dim(self) -> int:
+            return 2
+
+        def embed(self, names):
+            return np.array([[len(n), self.scale] for n in names], dtype=np.float32)
+
+    toy.KIND = SourceKind(
+        prefixes=("length",),
+        forms=("length:SCALE",),
+        build=lambda prefix, arg, spec, allow_pickle: LengthSource(float(arg), spec),
+    )
+
+    register_source(toy.KIND)
+    assert "length:SCALE" in spec_forms()
+    source = load_source("length:0.5")
+    np.testing.assert_array_equal(source.embed(["joy", "anger"]), [[3, 0.5], [5, 0.5]])
+    with pytest.raises(EmbeddingError, match="length:SCALE"):
+        load_source("length:abc")  # ValueError from float() -> the forms are listed
+    with pytest.raises(EmbeddingError, match="taken"):
+        register_source(SourceKind(("random",), ("random:X",), toy.KIND.build))

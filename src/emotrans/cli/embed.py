@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from emotrans.embeddings import SPEC_FORMS, cosine_matrix, load_source
+from emotrans.embeddings import cosine_matrix, load_source, spec_forms
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Embed emotion names (words or quoted phrases) with an embedding source and "
         "print the table of their pairwise cosine similarities, e.g. to see whether "
         "'frustrated' sits near 'angry'. Sources: default (the embedded all-MiniLM-L6-v2 "
-        "model, offline), " + ", ".join(f for f in SPEC_FORMS if f != "default") + ".",
+        "model, offline), " + ", ".join(f for f in spec_forms() if f != "default") + ".",
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="emotion names or quoted phrases")
     p.add_argument(

@@ -17,11 +17,10 @@ from emotrans.embeddings.base import EmbeddingSource, cosine_matrix
 from emotrans.embeddings.mapping import MappingSource, load_mapping
 from emotrans.embeddings.random_vectors import RandomSource
 from emotrans.embeddings.sentence import SentenceSource
-from emotrans.embeddings.spec import SPEC_FORMS, embed, load_source
+from emotrans.embeddings.spec import embed, load_source, register_source, spec_forms
 from emotrans.embeddings.word_vectors import WordVectorSource
 
 __all__ = [
-    "SPEC_FORMS",
     "EmbeddingSource",
     "MappingSource",
     "RandomSource",
@@ -31,4 +30,6 @@ __all__ = [
     "embed",
     "load_mapping",
     "load_source",
+    "register_source",
+    "spec_forms",
 ]

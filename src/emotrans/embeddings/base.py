@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,6 +56,24 @@ class EmbeddingSource(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of embedding source, as the spec registry (:mod:`emotrans.embeddings.spec`)
+    knows it: the spec prefixes it answers, the forms shown in help, and how to build it.
+
+    ``build(prefix, argument, spec, allow_pickle)`` gets the spec split at its first ``:``
+    (``"glove:/data/g.txt"`` -> ``"glove"``, ``"/data/g.txt"``); a ``bare`` kind answers a
+    spec without ``:`` equal to its prefix (``"default"``) with an empty argument. ``build``
+    raises ``ValueError`` for a malformed argument (reported with the accepted forms) and
+    :class:`EmbeddingError` for anything else.
+    """
+
+    prefixes: tuple[str, ...]
+    forms: tuple[str, ...]
+    build: Callable[[str, str, str, bool], EmbeddingSource]
+    bare: bool = False
 
 
 def clean_names(names: Sequence[str]) -> list[str]:

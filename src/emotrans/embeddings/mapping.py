@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emotrans.embeddings.base import EmbeddingSource, clean_names
+from emotrans.embeddings.base import EmbeddingSource, SourceKind, clean_names
 from emotrans.embeddings.names import (
     Everything,
     close_spellings,
@@ -234,3 +234,13 @@ class MappingSource(EmbeddingSource):
             suggestions = {w.lower(): close_spellings(w, table) for w in words}
             raise unknown_names_error(str(self.path), res.missing, suggestions)
         return res.matrix()  # (K, d)
+
+
+KIND = SourceKind(
+    prefixes=("dict", "dict+pickle"),
+    forms=("dict:PATH", "dict+pickle:PATH"),
+    build=lambda prefix, arg, spec, allow_pickle: MappingSource(
+        arg, spec=spec, allow_pickle=allow_pickle or prefix == "dict+pickle"
+    ),
+)
+"""Word -> vector mapping files; ``dict+pickle`` also allows full unpickling."""

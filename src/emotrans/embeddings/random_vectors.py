@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emotrans.embeddings.base import EmbeddingSource, clean_names
+from emotrans.embeddings.base import EmbeddingSource, SourceKind, clean_names
 from emotrans.errors import EmbeddingError
 
 DEFAULT_DIM = 300
@@ -46,3 +46,17 @@ class RandomSource(EmbeddingSource):
         if not rows:
             return np.zeros((0, self._dim), np.float32)
         return np.stack(rows)  # (K, d)
+
+
+def _build_random(prefix: str, arg: str, spec: str, allow_pickle: bool) -> RandomSource:
+    try:
+        numbers = [int(p) for p in arg.split(":")]
+    except ValueError:
+        raise ValueError("SEED and DIM must be integers") from None
+    if len(numbers) > 2:
+        raise ValueError("too many fields")
+    return RandomSource(numbers[0], numbers[1] if len(numbers) == 2 else DEFAULT_DIM)
+
+
+KIND = SourceKind(prefixes=("random",), forms=("random:SEED[:DIM]",), build=_build_random)
+"""``random:SEED[:DIM]``: a fixed random unit vector per name."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from emotrans.embeddings.base import EmbeddingSource, clean_names
+from emotrans.embeddings.base import EmbeddingSource, SourceKind, clean_names
 from emotrans.errors import EmbeddingError
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,22 @@ class SentenceSource(EmbeddingSource):
             for name, vector in zip(todo, vectors):
                 _ISOLATED[(key, name)] = vector
         return np.stack([_ISOLATED[(key, n)] for n in names])  # (K, d)
+
+
+DEFAULT_KIND = SourceKind(
+    prefixes=("default",),
+    forms=("default",),
+    build=lambda prefix, arg, spec, allow_pickle: SentenceSource(),
+    bare=True,
+)
+"""``default``: the embedded all-MiniLM-L6-v2 model."""
+
+KIND = SourceKind(
+    prefixes=("sentence",),
+    forms=("sentence:PATH",),
+    build=lambda prefix, arg, spec, allow_pickle: SentenceSource(arg, spec=spec),
+)
+"""``sentence:PATH``: another local sentence-transformers model folder."""
 
 
 def _embed_in_child(model_path: str, names: list[str]) -> np.ndarray:

@@ -13,6 +13,9 @@
 ==========================  ==============================================================
 
 The three word-vector prefixes share one reader that recognises the format from the content.
+Each kind of source declares a :class:`~emotrans.embeddings.base.SourceKind` in its own module;
+``_KINDS`` below lists them (adding a source is one module and one line there, or
+:func:`register_source` from outside).
 """
 
 from __future__ import annotations
@@ -21,29 +24,40 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from emotrans.embeddings.base import EmbeddingSource
-from emotrans.embeddings.mapping import MappingSource
-from emotrans.embeddings.random_vectors import DEFAULT_DIM, RandomSource
-from emotrans.embeddings.sentence import SentenceSource
-from emotrans.embeddings.word_vectors import WordVectorSource
+from emotrans.embeddings import mapping, random_vectors, sentence, word_vectors
+from emotrans.embeddings.base import EmbeddingSource, SourceKind
 from emotrans.errors import EmbeddingError
 
-SPEC_FORMS = (
-    "default",
-    "glove:PATH",
-    "word2vec:PATH",
-    "fasttext:PATH",
-    "dict:PATH",
-    "dict+pickle:PATH",
-    "random:SEED[:DIM]",
-    "sentence:PATH",
-)
-_WORD_VECTOR_KINDS = ("glove", "word2vec", "fasttext")
+_KINDS: list[SourceKind] = [
+    sentence.DEFAULT_KIND,
+    word_vectors.KIND,
+    mapping.KIND,
+    random_vectors.KIND,
+    sentence.KIND,
+]
+"""The registry: one line per kind of source, in the order help text lists them."""
+
+
+def register_source(kind: SourceKind) -> None:
+    """Make a new kind of source available to every spec string (CLI, config files, Python).
+
+    A prefix already taken is an :class:`EmbeddingError`.
+    """
+    taken = {p for k in _KINDS for p in k.prefixes}
+    clash = taken.intersection(kind.prefixes)
+    if clash:
+        raise EmbeddingError(f"embedding source prefix {', '.join(sorted(clash))} is taken")
+    _KINDS.append(kind)
+
+
+def spec_forms() -> tuple[str, ...]:
+    """Every spec form the registry accepts, e.g. ``("default", "glove:PATH", ...)``."""
+    return tuple(form for kind in _KINDS for form in kind.forms)
 
 
 def _bad_spec(spec: str, problem: str) -> EmbeddingError:
     return EmbeddingError(
-        f"embedding source {spec!r}: {problem}; expected one of " + ", ".join(SPEC_FORMS)
+        f"embedding source {spec!r}: {problem}; expected one of " + ", ".join(spec_forms())
     )
 
 
@@ -53,7 +67,7 @@ def load_source(spec: str, *, allow_pickle: bool = False) -> EmbeddingSource:
     Parameters
     ----------
     spec : str
-        See the module docstring for the forms.
+        See the module docstring for the forms (and :func:`spec_forms` for the registered ones).
     allow_pickle : bool
         Allow full unpickling of ``dict:`` files (same as the ``dict+pickle:`` prefix). Pickles
         can execute code: allow only files you trust.
@@ -64,28 +78,20 @@ def load_source(spec: str, *, allow_pickle: bool = False) -> EmbeddingSource:
         Unknown form, missing file, or bad ``random`` numbers.
     """
     text = spec.strip()
-    if text == "default":
-        return SentenceSource()
-    kind, sep, arg = text.partition(":")
-    kind = kind.strip().lower()
+    for kind in _KINDS:
+        if kind.bare and text in kind.prefixes:
+            return kind.build(text, "", text, allow_pickle)
+    prefix, sep, arg = text.partition(":")
+    prefix = prefix.strip().lower()
     if not sep or not arg:
         raise _bad_spec(spec, "unknown form")
-    if kind in _WORD_VECTOR_KINDS:
-        return WordVectorSource(arg, spec=text)
-    if kind in ("dict", "dict+pickle"):
-        return MappingSource(arg, spec=text, allow_pickle=allow_pickle or kind == "dict+pickle")
-    if kind == "random":
-        parts = arg.split(":")
-        try:
-            numbers = [int(p) for p in parts]
-        except ValueError:
-            raise _bad_spec(spec, "SEED and DIM must be integers") from None
-        if len(numbers) > 2:
-            raise _bad_spec(spec, "too many fields")
-        return RandomSource(numbers[0], numbers[1] if len(numbers) == 2 else DEFAULT_DIM)
-    if kind == "sentence":
-        return SentenceSource(arg, spec=text)
-    raise _bad_spec(spec, f"unknown kind {kind!r}")
+    for kind in _KINDS:
+        if prefix in kind.prefixes and not kind.bare:
+            try:
+                return kind.build(prefix, arg, text, allow_pickle)
+            except ValueError as exc:
+                raise _bad_spec(spec, str(exc)) from None
+    raise _bad_spec(spec, f"unknown kind {prefix!r}")
 
 
 def embed(names: Sequence[str], spec: str = "default", **kwargs) -> np.ndarray:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrans.embeddings.base import EmbeddingSource, clean_names
+from emotrans.embeddings.base import EmbeddingSource, SourceKind, clean_names
 from emotrans.embeddings.cache import CacheEntry, VectorCache, default_cache_dir
 from emotrans.embeddings.names import (
     close_spellings,
@@ -444,3 +444,11 @@ class WordVectorSource(EmbeddingSource):
             lacking = {w for words in res.missing.values() for w in words}
             entry.suggestions.update(scanner.suggestions(sorted(lacking)))
         return entry
+
+
+KIND = SourceKind(
+    prefixes=("glove", "word2vec", "fasttext"),
+    forms=("glove:PATH", "word2vec:PATH", "fasttext:PATH"),
+    build=lambda prefix, arg, spec, allow_pickle: WordVectorSource(arg, spec=spec),
+)
+"""Word-vector files; the three prefixes share one reader that recognises the format."""
