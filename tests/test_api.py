@@ -155,12 +155,14 @@ def test_public_names():
         assert hasattr(emotrans, name), name
     assert emotrans.metrics.weighted_accuracy is not None
     assert emotrans.models.__name__ == "emotrans.models"
+    assert emotrans.models.model_names() == ["transferable", "ef-lstm", "lf-lstm", "mult"]
+    assert issubclass(emotrans.models.TransferableModel, emotrans.models.EmotionModel)
     assert "train" in dir(emotrans)
 
 
 def test_import_emotrans_does_not_import_torch():
     code = (
-        "import sys, emotrans, emotrans.training, emotrans.experiments; "
+        "import sys, emotrans, emotrans.training, emotrans.experiments, emotrans.models; "
         "emotrans.load; emotrans.metrics; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'sentence_transformers', 'matplotlib')))"

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from emotrans.config import add_config_arguments, config_from_args, read_settings_file
+from emotrans.cli.settings import add_config_arguments, config_from_args
+from emotrans.config import read_settings_file
 from emotrans.training.report import metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
 
