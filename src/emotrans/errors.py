@@ -30,3 +30,10 @@ class ConfigError(EmotransError):
 
 class RunDirError(EmotransError):
     """A run directory is missing, incomplete, or does not match the request."""
+
+
+class MediaError(EmotransError):
+    """A media file cannot be decoded, is empty or too long, or an extractor failed on it.
+
+    The message names the file and the problem, e.g. ``"clip3.mp4: no audio stream"``.
+    """

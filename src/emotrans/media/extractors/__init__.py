@@ -1,0 +1,1 @@
+"""Feature extractors: one module per extractor, listed in :mod:`.registry`."""
