@@ -7,16 +7,16 @@ converts them with :func:`emotrans.data.csd_align.convert_csd` in a fresh proces
 and reports wall time and peak resident memory (``getrusage``: the process itself and, with
 ``--workers 2``, its largest worker).
 
-With ``--sdk`` it also runs the CMU-MultimodalSDK itself on ``--sdk-videos`` videos of the
-same generator: word alignment with a mean collapse, imputation, label alignment, removal of
-incomplete segments and tensors of the last T rows (the SDK's own ``align``; the other steps
-are a few lines here because the PyPI release, ``cmu-multimodal-sdk`` 0.0.6, fails on them
-under Python 3). The SDK must live in a separate environment, never in emotrans's:
-
-    python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install cmu-multimodal-sdk==0.0.6
-
-and emotrans converts the same files (with the SDK release's tolerance, 1e-3 s) so that the
-tensors can be compared. Generated files are cached in ``--data`` and reused.
+With ``--sdk`` it also runs the CMU-MultimodalSDK's recipe on ``--sdk-videos`` videos of the
+same generator, in the same run: word alignment with a mean collapse, imputation, label
+alignment, hard unify and tensors of the last T rows. The SDK is the one importable by
+``--sdk-python`` (default: this interpreter, where ``pip install -e .[test]`` puts PyPI's
+``cmu-multimodal-sdk`` 0.0.6). That 2019 copy is given the current SDK's tolerance and
+``unify``, and the steps it lacks (``hard_unify``, ``get_tensors``) are done as the current
+SDK does them, exactly as in tests/test_csd_sdk.py; a current SDK on the path runs as it is.
+emotrans converts the same files in both modes; the run prints the speed and memory ratios and
+fails (exit 1) unless ``--sdk-compat`` gives the SDK's samples and tensors (to 1e-5).
+Generated files are cached in ``--data`` and reused.
 
     python benchmarks/bench_csd.py                       # scale 0.05: a quick look
     python benchmarks/bench_csd.py --scale 1 --workers 1 2 --sdk --sdk-videos 100 300
@@ -78,53 +78,78 @@ if spec is None:
 pkg = types.ModuleType("mmsdk"); pkg.__path__ = list(spec.submodule_search_locations)
 sys.modules["mmsdk"] = pkg
 from mmsdk import mmdatasdk
+from mmsdk.mmdatasdk.dataset import dataset as sdk_dataset
 d = json.loads({paths!r})
 T = {seq_len}
+# Python 3: impute() indexes keys().
+mmdatasdk.computational_sequence.keys = lambda self: list(self.data.keys())
+current = hasattr(mmdatasdk.mmdataset, "hard_unify")
+if not current:
+    # PyPI's 0.0.6, a 2019 copy: the current SDK's tolerance and unify (tests/test_csd_sdk.py).
+    sdk_dataset.epsilon = 1e-5
+
+    def unify(self, active=True):
+        ids = [{{k.split("[")[0] for k in s.data}} for s in self.computational_sequences.values()]
+        bad = set.union(*ids) - set.intersection(*ids)
+        for s in self.computational_sequences.values():
+            for k in [k for k in s.data if any(k.startswith(v) for v in bad)]:
+                del s.data[k]
+
+    mmdatasdk.mmdataset._mmdataset__unify_dataset = unify
 
 def avg(intervals, features):
     return np.average(features, axis=0)
 
+names = {{"glove_vectors": "text", "COVAREP": "audio", "FACET 4.2": "vision"}}
 t0 = time.perf_counter()
-ds = mmdatasdk.mmdataset({{"glove_vectors": d["text"], "COVAREP": d["audio"],
-                          "FACET 4.2": d["vision"]}})
+ds = mmdatasdk.mmdataset({{n: d[m] for n, m in names.items()}})
 ds.align("glove_vectors", collapse_functions=[avg])
+ds.impute("glove_vectors")
 t1 = time.perf_counter()
-# Imputation: a word with no row in a sequence gets zeros over the word's interval.
-words = ds.computational_sequences["glove_vectors"].data
-for name in ("COVAREP", "FACET 4.2"):
-    seq = ds.computational_sequences[name].data
-    dim = next(iter(seq.values()))["features"].shape[1]
-    for key in list(words):
-        if key not in seq:
-            seq[key] = {{"intervals": words[key]["intervals"], "features": np.zeros((1, dim))}}
-ds.computational_sequences["All Labels"] = mmdatasdk.computational_sequence(d["labels"])
+ds.add_computational_sequences({{"All Labels": d["labels"]}}, None)
 ds.align("All Labels")
 t2 = time.perf_counter()
-seqs = ds.computational_sequences
-common = set.intersection(*(set(s.data) for s in seqs.values()))  # segments in every sequence
 folds = json.load(open(d["folds"]))
-owner = {{}}
-for split in ("train", "valid", "test"):
-    for v in folds[split]:
-        owner.setdefault(v, split)
-out = {{}}
-for key in seqs["All Labels"].data:
-    split = owner.get(key.split("[")[0])
-    if key not in common or split is None:
-        continue
-    out.setdefault(split + "/ids", []).append(key)
-    for name, m in (("glove_vectors", "text"), ("COVAREP", "audio"), ("FACET 4.2", "vision")):
-        x = np.asarray(seqs[name].data[key]["features"])
-        pad = np.concatenate([np.zeros((T, x.shape[1])), x])[-T:]
-        out.setdefault(split + "/" + m, []).append(pad)
-    out.setdefault(split + "/labels", []).append(np.asarray(seqs["All Labels"].data[key]["features"])[0])
+splits = ("train", "valid", "test")
+lists = [folds[s] for s in splits]
+first = list(ds.keys())[0]
+if current:
+    ds.hard_unify()
+    tensors = ds.get_tensors(T, non_sequences=["All Labels"], folds=lists)
+else:  # hard_unify and get_tensors as the current SDK defines them
+    seqs = ds.computational_sequences
+    common = set.intersection(*(set(s.data) for s in seqs.values()))
+    for s in seqs.values():
+        for k in [k for k in s.data if k not in common]:
+            del s.data[k]
+    tensors = [{{n: [] for n in seqs}} for _ in lists]
+    for key in seqs[first].data:
+        i = next((i for i, f in enumerate(lists) if key.split("[")[0] in f), None)
+        if i is None:
+            continue
+        for n, s in seqs.items():
+            x = np.asarray(s.data[key]["features"])
+            if n != "All Labels":
+                x = np.concatenate([np.zeros((T, x.shape[1])), x])[-T:]
+            tensors[i][n].append(x)
 t3 = time.perf_counter()
+out = {{}}
+for i, split in enumerate(splits):
+    ids = [k for k in ds[first].keys() if k.split("[")[0] in lists[i]
+           and not any(k.split("[")[0] in f for f in lists[:i])]
+    if not ids:
+        continue
+    out[split + "/ids"] = ids
+    for n, m in names.items():
+        out[split + "/" + m] = np.asarray(tensors[i][n])
+    out[split + "/labels"] = np.asarray(tensors[i]["All Labels"])[:, 0]
 if {dump!r}:
     np.savez({dump!r}, **{{k: np.asarray(v) for k, v in out.items()}})
 print(json.dumps({{
     "seconds": t3 - t0, "word_align_seconds": t1 - t0, "label_align_seconds": t2 - t1,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "samples": {{s: len(out.get(s + "/ids", [])) for s in ("train", "valid", "test")}},
+    "samples": {{s: len(out.get(s + "/ids", [])) for s in splits}}, "current_sdk": current,
+    "sdk": spec.submodule_search_locations[0],
 }}))
 """
 
@@ -228,7 +253,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "emotrans-bench-csd"))
     parser.add_argument("--sdk", action="store_true", help="also measure the CMU-MultimodalSDK")
-    parser.add_argument("--sdk-python", default="/tmp/sdkvenv/bin/python")
+    parser.add_argument(
+        "--sdk-python", default=sys.executable, help="a Python that can import mmsdk"
+    )
     parser.add_argument("--sdk-videos", type=int, nargs="+", default=[100])
     args = parser.parse_args()
 
@@ -262,9 +289,10 @@ def main() -> int:
     if not Path(args.sdk_python).exists():
         print(f"SDK: not measured ({args.sdk_python} does not exist; see the module docstring)")
         return 0
+    failed = False
     for n in args.sdk_videos:
         small, _ = _dataset(
-            data / f"sdk{n}-seed{args.seed}", videos=n, seed=args.seed, missing_videos=False
+            data / f"sdk{n}-seed{args.seed}", videos=n, seed=args.seed, missing_videos=True
         )
         with tempfile.TemporaryDirectory() as tmp:
             sdk_dump, our_dump = os.path.join(tmp, "sdk.npz"), os.path.join(tmp, "ours.npz")
@@ -273,27 +301,31 @@ def main() -> int:
                 sdk = _run(args.sdk_python, code, timeout=7200)
             except RuntimeError as exc:
                 print(f"SDK on {n} videos: failed ({str(exc).splitlines()[-1]})")
+                failed = True
                 continue
-            ours = _emotrans(small, args, 1, eps=1e-3, dump=our_dump, save=False)
+            which = "current SDK" if sdk["current_sdk"] else "PyPI 0.0.6 with the current rules"
+            ours = _emotrans(small, args, 1, dump=our_dump, save=False, compat=True)
             print(
-                f"{n} videos: SDK {sdk['seconds']:.1f} s (word alignment "
+                f"{n} videos ({which}, {sdk['sdk']}): SDK {sdk['seconds']:.1f} s (words "
                 f"{sdk['word_align_seconds']:.1f} s, labels {sdk['label_align_seconds']:.1f} s), "
-                f"peak {sdk['peak_rss_mb']:,.0f} MB; emotrans {ours['seconds']:.2f} s, peak "
-                f"{ours['peak_rss_mb']:,.0f} MB: {sdk['seconds'] / ours['seconds']:.0f}x faster, "
-                f"{sdk['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x less memory"
+                f"peak {sdk['peak_rss_mb']:,.0f} MB; emotrans --sdk-compat {ours['seconds']:.2f} "
+                f"s, peak {ours['peak_rss_mb']:,.0f} MB: {sdk['seconds'] / ours['seconds']:.0f}x "
+                f"faster, {sdk['peak_rss_mb'] / ours['peak_rss_mb']:.1f}x less memory"
             )
             same, differ, worst = _compare(our_dump, sdk_dump)
             print(
-                f"  same tensors? default mode: {same:,} samples with the SDK's ids, {differ} "
+                f"  --sdk-compat: {same:,} samples with the SDK's ids in its order, {differ} "
                 f"differ (largest difference {worst:.1e})"
             )
-            _emotrans(small, args, 1, eps=1e-3, dump=our_dump, save=False, compat=True)
+            failed |= same < 0 or differ > 0
+            _emotrans(small, args, 1, dump=our_dump, save=False)
             same, differ, worst = _compare(our_dump, sdk_dump)
             print(
-                f"  --sdk-compat: {same:,} samples with the SDK's ids, {differ} differ (imputed "
-                "rows moved to the end of their segment; this SDK release sorts rows by time)"
+                f"  default mode: {same:,} samples with the SDK's ids, {differ} differ (largest "
+                f"difference {worst:.1e}; -1: other samples, e.g. videos the SDK removes by "
+                "id prefix)"
             )
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

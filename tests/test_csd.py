@@ -260,7 +260,9 @@ def test_folds_from_the_sdk_when_it_is_installed(monkeypatch):
 
 
 def test_folds_from_the_sdk_when_it_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mmsdk", None)
+    # Every mmsdk module: an import finds an already loaded submodule by its full name.
+    for name in [n for n in sys.modules if n.split(".")[0] == "mmsdk"] + ["mmsdk"]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ConfigError, match="pass a folds file"):
         load_folds("sdk")
 

@@ -226,7 +226,8 @@ def test_word_without_frames_is_imputed_with_zeros_at_its_position(tmp_path):
     assert result.report.imputed == {"vision": 1}
 
 
-def test_sdk_compat_appends_imputed_rows_after_the_real_ones(tmp_path):
+def test_sdk_compat_also_keeps_imputed_rows_at_their_word(tmp_path):
+    # The current SDK sorts a video's word-level rows by start time, imputed ones included.
     w, f = words_of(3, dim=1)
     vision_iv = iv((0, 1), (2, 3))
     vision_ft = A([[7.0], [9.0]], dtype=np.float32)
@@ -237,8 +238,8 @@ def test_sdk_compat_appends_imputed_rows_after_the_real_ones(tmp_path):
         vision={"v": (vision_iv, vision_ft)},
     )
     x = convert_csd(**kw, seq_len=3, sdk_compat=True).dataset["train"].features
-    assert x["vision"][0, :, 0].tolist() == [7.0, 9.0, 0.0]  # SDK defect 1
-    assert x["text"][0, :, 0].tolist() == [0.0, 1.0, 2.0]  # the words do not move
+    assert x["vision"][0, :, 0].tolist() == [7.0, 0.0, 9.0]
+    assert x["text"][0, :, 0].tolist() == [0.0, 1.0, 2.0]
 
 
 def test_imputed_rows_are_clipped_with_their_word_interval(tmp_path):
@@ -403,7 +404,9 @@ EPS = 1e-5
 
 def _literal(text, audio, vision, labels, folds, seq_len, compat):
     """docs/design.md, "Alignment of .csd files", step by step with Python loops and dicts of
-    keys, as the SDK works."""
+    keys, as the SDK works: imputed keys are appended to the dicts, and a video's pooled
+    word-level rows are sorted by start time (stable) before the label step. The comparison
+    with the SDK's own code is tests/test_csd_sdk.py."""
     seqs = {"text": text, "audio": audio, "vision": vision}
 
     def drop(keys, violators):
@@ -422,7 +425,7 @@ def _literal(text, audio, vision, labels, folds, seq_len, compat):
             if abs(rs - re) < EPS:
                 continue
             key = f"{v}[{i}]"
-            aligned["text"][key] = (np.array([rs, re]), wft[i].astype(np.float64), rs, i)
+            aligned["text"][key] = (np.array([rs, re]), wft[i].astype(np.float64))
             for m in ("audio", "vision"):
                 miv, mft = seqs[m][v]
                 got = []
@@ -434,8 +437,8 @@ def _literal(text, audio, vision, labels, folds, seq_len, compat):
                             got.append((cs, ce, mft[j].astype(np.float64)))
                 if got:
                     span = np.array([min(g[0] for g in got), max(g[1] for g in got)])
-                    aligned[m][key] = (span, np.mean([g[2] for g in got], axis=0), rs, i)
-    for key, (span, _, rs, i) in aligned["text"].items():  # impute, appended at the end
+                    aligned[m][key] = (span, np.mean([g[2] for g in got], axis=0))
+    for key, (span, _) in aligned["text"].items():  # impute, appended at the end
         for m in ("audio", "vision"):
             if key not in aligned[m]:
                 dim = (
@@ -443,7 +446,7 @@ def _literal(text, audio, vision, labels, folds, seq_len, compat):
                     if m == "vision"
                     else next(iter(audio.values()))[1].shape[1]
                 )
-                aligned[m][key] = (span, np.zeros(dim), rs, i)
+                aligned[m][key] = (span, np.zeros(dim))
 
     with_words = {k.split("[")[0] for k in aligned["text"]}
     violators2 = (with_words | set(labels)) - (with_words & set(labels))
@@ -463,10 +466,9 @@ def _literal(text, audio, vision, labels, folds, seq_len, compat):
             steps = {}
             for m, rows in aligned.items():
                 pooled = [r for k, r in rows.items() if k.split("[")[0] == v]
-                if not compat:
-                    pooled.sort(key=lambda r: (r[2], r[3]))
+                pooled.sort(key=lambda r: r[0][0])  # stable: dict order breaks ties
                 kept = []
-                for span, feat, _, _ in pooled:
+                for span, feat in pooled:
                     s, e = span
                     if (le - s) > -EPS and (e - ls) > -EPS:
                         if abs(max(s, ls) - min(e, le)) > EPS:

@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the labelled segments, as the SDK does (mean of the frames within each word, zeros "
         "for words with no frame, one sample per labelled segment, the last --seq-len steps "
         "with zeros in front), split them by the folds, and write one native emotrans .h5 "
-        "file. By default the SDK's two defects are fixed (imputed words keep their position; "
-        "a video missing from a file removes only itself); --sdk-compat reproduces its "
-        "tensors exactly.",
+        "file. By default a video missing from some file removes only itself; --sdk-compat "
+        "reproduces the current SDK's tensors exactly, including its removal of every video "
+        "whose id starts with a missing one's.",
     )
     p.add_argument(
         "--text",
@@ -62,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sdk-compat",
         action="store_true",
-        help="reproduce the SDK's tensors, defects included (imputed rows after the "
-        "real ones; prefix-matching removal of missing videos)",
+        help="reproduce the current SDK's tensors exactly, its id-prefix removal of videos "
+        "included (removing a missing '25522' also removes '255224')",
     )
     p.add_argument(
         "--collapse",
@@ -114,7 +114,7 @@ def from_csd_command(args: argparse.Namespace) -> int:
         write_text_atomic(args.report, json.dumps(result.report.to_dict(), indent=2))
     for line in result.report.lines():
         print(line)
-    mode = "sdk-compat" if args.sdk_compat else "defects fixed"
+    mode = "sdk-compat" if args.sdk_compat else "exact video ids"
     print(
         f"wrote {out} (native emotrans format, T = {args.seq_len}, {mode}) in "
         f"{result.report.seconds:.1f} s"

@@ -12,7 +12,9 @@ files"):
    it is clipped to the word and dropped when its clipped length is ``<= eps``. The survivors
    are collapsed (mean by default; -inf propagates) into one row whose interval runs from the
    smallest clipped start to the largest clipped end. A word with no surviving row is imputed:
-   zeros over the word's interval.
+   zeros over the word's interval. Each modality's word-level rows are then put in start
+   order (stable: real rows before imputed ones, then word order), as the SDK's sort does, so
+   imputed rows sit at their word's position.
 2. **Labels.** Each labelled segment (a row of the label file, in file order, skipped when
    shorter than ``eps``) takes the word-level rows of each sequence that meet it by the same
    test, keeps them unless their clipped length is ``<= eps``, and becomes one sample
@@ -21,12 +23,13 @@ files"):
    0 and counted. Samples are ordered by video (the label file's order, which is HDF5 name
    order) then segment row; each goes to the split whose fold lists its video.
 
-Only videos present in every file are used. By default the SDK's two defects are fixed:
-word-level rows keep their word's position (time order), and a video missing from some file
-removes only itself. ``sdk_compat=True`` reproduces the SDK's tensors, defects included:
-imputed rows are appended after a video's real rows (so, within a segment, after them), and
-removing a missing video removes every video whose id starts with its id (``vid1`` takes
-``vid10`` with it).
+Only videos present in every file are used. The two modes differ in one thing, which
+videos take part. By default a video missing from some file removes only itself.
+``sdk_compat=True`` reproduces the tensors of the current CMU-MultimodalSDK (the code since
+2019, whose ``unify`` removes ids by prefix) exactly: removing a missing video removes every
+video whose id starts with its id (``vid1`` takes ``vid10`` with it; in CMU-MOSI, ``25522``
+takes ``255224`` and ``255226``). tests/test_csd_sdk.py checks both modes against the SDK's
+own code on files its writer wrote.
 """
 
 from __future__ import annotations
@@ -273,7 +276,6 @@ def align_video(
     *,
     reference: str = "text",
     seq_len: int = 20,
-    sdk_compat: bool = False,
     eps: float = EPS,
     collapse: Collapse = "mean",
 ) -> VideoResult:
@@ -286,7 +288,6 @@ def align_video(
     labels : the label rows, intervals (n_seg, 2) and features (n_seg, C)
     reference : the modality whose rows define the steps (the words)
     seq_len : T, steps kept per sample (the last ones)
-    sdk_compat : order imputed word rows after the real ones, as the SDK does
     eps : tolerance in seconds
     collapse : see :func:`collapse_to_reference`
 
@@ -300,11 +301,11 @@ def align_video(
     words = ref_iv[usable]  # (n_w, 2)
     n_w = len(usable)
 
-    # Word-level rows of every modality, in the order the label step will see them.
-    if sdk_compat:
-        base_order = np.arange(n_w)
-    else:
-        base_order = np.argsort(words[:, 0], kind="stable")
+    # Word-level rows of every modality, in the order the label step sees them. The SDK pools
+    # a video's word-level entries (real ones in word order, then the imputed ones, which
+    # impute() appends) and sorts them by start time with a stable sort; each modality sorts
+    # by its own row starts (a collapsed row starts at its first clipped frame).
+    word_index = np.arange(n_w)
     level_iv: dict[str, np.ndarray] = {}
     level_ft: dict[str, np.ndarray] = {}
     imputed: dict[str, int] = {}
@@ -312,15 +313,13 @@ def align_video(
         if m == reference:
             iv = words
             ft = ref_rows.features[usable]
-            order = base_order
+            is_imputed = np.zeros(n_w, dtype=bool)
         else:
             got = collapse_to_reference(words, seq_rows.intervals, seq_rows.features, eps, collapse)
             iv, ft = got.intervals, got.features
-            imputed[m] = int(n_w - got.present.sum())
-            if sdk_compat:  # real rows first, then the imputed ones (SDK defect 1)
-                order = np.concatenate([np.flatnonzero(got.present), np.flatnonzero(~got.present)])
-            else:
-                order = base_order
+            is_imputed = ~got.present
+            imputed[m] = int(is_imputed.sum())
+        order = np.lexsort((word_index, is_imputed, iv[:, 0]))  # start, then real, then word
         level_iv[m] = iv[order]
         level_ft[m] = np.asarray(ft[order], dtype=np.float32)
 
@@ -530,7 +529,9 @@ class _Aligner:
         self._tick()
         rows = {m: seq.read(video_id, dtype=np.float32) for m, seq in self.seqs.items()}
         labels = self.labels.read(video_id, dtype=np.float64)
-        return align_video(video_id, rows, labels, **self.options)
+        # sdk_compat only changes which videos are aligned (_select), never a video's rows.
+        options = {k: v for k, v in self.options.items() if k != "sdk_compat"}
+        return align_video(video_id, rows, labels, **options)
 
     def has_words(self, video_id: str) -> bool:
         self._tick()
@@ -581,7 +582,8 @@ def convert_csd(
         standard folds, or a mapping split -> video ids
     audio, vision : e.g. COVAREP and FACET ``.csd`` files (each optional)
     seq_len : T, steps kept per sample (the last T word rows)
-    sdk_compat : reproduce the SDK's tensors including its two defects (module docstring)
+    sdk_compat : reproduce the current SDK's tensors, its id-prefix removal of videos
+        included (module docstring); the default removes a missing video only
     eps : interval tolerance in seconds (SDK: 1e-5)
     collapse : how rows within one word are combined (see :func:`collapse_to_reference`)
     workers : processes aligning videos in parallel (1: in this process; 0: automatic, one
