@@ -13,8 +13,10 @@ from typing import Any
 
 from emotrans.atomic import write_text_atomic
 from emotrans.data import save_native
-from emotrans.data.csd import EPS, inspect_csd
+from emotrans.data.csd import EPS, inspect_csd, open_csd
 from emotrans.data.csd_align import COLLAPSES, convert_csd
+from emotrans.data.folds import SDK_SOURCES, Folds, dataset_of_videos, is_folds_name, load_folds
+from emotrans.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,9 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--folds",
         required=True,
         metavar="FOLDS",
-        help="standard folds: a JSON file {train, valid, test: [video ids]}, a text "
-        "file ('<split> <id>' per line, or [train]/[valid]/[test] sections), or "
-        "'sdk' for those of the installed CMU-MultimodalSDK (mmsdk)",
+        help="standard folds: 'mosi' or 'mosei' (shipped with emotrans; 'sdk' picks one from "
+        "the label file), or a path: a JSON file {train, valid, test: [video ids]}, the SDK's "
+        "*_std_folds.py (read, never run), or a text file ('<split> <id>' per line, or "
+        "[train]/[valid]/[test] sections). A value without '/' or '.' is a name; write "
+        "./NAME for a file so called",
     )
     p.add_argument(
         "--seq-len",
@@ -98,7 +102,7 @@ def from_csd_command(args: argparse.Namespace) -> int:
         result = convert_csd(
             args.text,
             args.labels,
-            args.folds,
+            resolve_folds(args.folds, args.labels),
             audio=args.audio,
             vision=args.vision,
             seq_len=args.seq_len,
@@ -120,6 +124,25 @@ def from_csd_command(args: argparse.Namespace) -> int:
         f"{result.report.seconds:.1f} s"
     )
     return 0
+
+
+def resolve_folds(folds: str, labels: str) -> Folds:
+    """The folds ``--folds`` names; the alias ``sdk`` stands for the shipped standard folds of
+    the dataset the label file belongs to (CMU-MOSI or CMU-MOSEI: from its file name, else from
+    its video ids)."""
+    if is_folds_name(folds) and folds.strip().lower() in SDK_SOURCES:
+        stem = Path(labels).name.lower()
+        dataset = "mosei" if "mosei" in stem else "mosi" if "mosi" in stem else None
+        if dataset is None:
+            with open_csd(labels) as csd:
+                dataset = dataset_of_videos(list(csd))
+        if dataset is None:
+            raise ConfigError(
+                f"--folds {folds}: {labels} holds no video of CMU-MOSI's or CMU-MOSEI's "
+                "standard folds; pass --folds mosi, --folds mosei or a folds file"
+            )
+        return load_folds(folds, dataset=dataset)
+    return load_folds(folds)
 
 
 def inspect_command(args: argparse.Namespace) -> int:

@@ -1,24 +1,38 @@
 """Standard folds: which videos belong to the train, valid and test splits.
 
-CMU-MultimodalSDK datasets are split by **video** (CMU-MOSEI: 2,249 / 300 / 678 videos). The
-folds come from a file the user passes, or from the installed CMU-MultimodalSDK package
-(``mmsdk``) when it is importable:
+CMU-MultimodalSDK datasets are split by **video**. The package ships the standard folds of
+CMU-MOSI (52 / 10 / 31 videos) and CMU-MOSEI (2,250 / 300 / 678 videos), read from the
+CMU-MultimodalSDK's own fold files (``cmu_mosi_std_folds.py``, ``cmu_mosei_std_folds.py`` of
+``cmu-multimodal-sdk`` 0.0.6) into ``standard_folds/*.json``. A folds source is one of:
 
-- JSON: ``{"train": [ids], "valid": [ids], "test": [ids]}`` (``dev``, ``val`` and
-  ``validation`` are read as ``valid``; the SDK's names ``standard_train_fold`` ... too), or a
-  list of three lists in the order train, valid, test.
-- Text: one video per line, either ``<split> <id>`` / ``<id> <split>`` (separated by spaces,
-  a tab or a comma), or bare ids under section lines ``[train]`` / ``train:``. Blank lines and
-  lines starting with ``#`` are skipped.
-- ``"sdk"`` (or ``"mmsdk"``): ``mmsdk.mmdatasdk.cmu_mosei.standard_folds``.
+- a **name**: ``mosi`` or ``mosei`` (any case; ``cmu-mosi``, ``cmu_mosei`` too), the shipped
+  folds; ``sdk`` (or ``mmsdk``) is an alias for the shipped folds of the dataset given by the
+  caller (``emotrans data from-csd`` tells it from the label file);
+- a **path** to an existing file:
+
+  - JSON: ``{"train": [ids], "valid": [ids], "test": [ids]}`` (``dev``, ``val`` and
+    ``validation`` are read as ``valid``; the SDK's names ``standard_train_fold`` ... too), or
+    a list of three lists in the order train, valid, test;
+  - the SDK's ``*_std_folds.py``: its list literals of strings assigned to
+    ``standard_train_fold``, ``standard_valid_fold`` and ``standard_test_fold`` are read with
+    :mod:`ast`; the file is never executed;
+  - text: one video per line, either ``<split> <id>`` / ``<id> <split>`` (separated by spaces,
+    a tab or a comma), or bare ids under section lines ``[train]`` / ``train:``. Blank lines
+    and lines starting with ``#`` are skipped.
+
+The rule between names and paths cannot be ambiguous: a source with no path separator and no
+``.`` is a name (and must be one of the names above), anything else is a path (and must
+exist). A file called ``mosi`` is passed as ``./mosi``.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from emotrans.atomic import write_text_atomic
@@ -31,6 +45,13 @@ Folds = dict[str, list[str]]
 """Split name (``train``, ``valid``, ``test``) -> video ids, in the order given."""
 
 SDK_SOURCES = ("sdk", "mmsdk")
+"""Aliases for the shipped standard folds of a dataset the caller names."""
+
+STANDARD_FOLDS: dict[str, str] = {"mosi": "CMU-MOSI", "mosei": "CMU-MOSEI"}
+"""Names of the shipped standard folds -> the dataset they split."""
+
+_NAME_ALIASES = {"mosi": "mosi", "cmu-mosi": "mosi", "mosei": "mosei", "cmu-mosei": "mosei"}
+_QUOTE_CHARS = 40
 _ALIASES = {
     "train": "train",
     "training": "train",
@@ -47,9 +68,16 @@ _ALIASES = {
 _SECTION = re.compile(r"^\[?\s*([A-Za-z_]+)\s*\]?\s*:?$")
 
 
-def load_folds(source: str | Path | Mapping[str, Sequence[str]]) -> Folds:
-    """Folds from a JSON or text file, from ``"sdk"`` (the installed ``mmsdk`` package), or
-    from a mapping already in memory.
+def load_folds(
+    source: str | Path | Mapping[str, Sequence[str]], dataset: str | None = None
+) -> Folds:
+    """Folds from a name (``"mosi"``, ``"mosei"``, ``"sdk"``), a file (JSON, the SDK's
+    ``*_std_folds.py``, text), or a mapping already in memory.
+
+    Parameters
+    ----------
+    source : see the module docstring for the rule between names and paths
+    dataset : ``"mosi"`` or ``"mosei"``: what the alias ``"sdk"`` stands for; ignored otherwise
 
     Returns
     -------
@@ -61,12 +89,26 @@ def load_folds(source: str | Path | Mapping[str, Sequence[str]]) -> Folds:
     DataFormatError
         The file is missing or unreadable, or names an unknown split.
     ConfigError
-        ``"sdk"`` was asked for but the CMU-MultimodalSDK package is not installed.
+        An unknown name, or ``"sdk"`` without a dataset.
     """
     if isinstance(source, Mapping):
         return _normalise(source, "folds")
-    if str(source).strip().lower() in SDK_SOURCES and not Path(source).exists():
-        return sdk_folds()
+    text_source = str(source).strip()
+    if is_folds_name(text_source):
+        name = text_source.lower().replace("_", "-")
+        if name in SDK_SOURCES:
+            if dataset is None:
+                raise ConfigError(
+                    f"--folds {text_source}: cannot tell which dataset's standard folds are "
+                    "meant; use --folds mosi (CMU-MOSI) or --folds mosei (CMU-MOSEI)"
+                )
+            name = dataset
+        if name not in _NAME_ALIASES:
+            raise ConfigError(
+                f"--folds {text_source}: not a folds name (use {', '.join(STANDARD_FOLDS)}, or "
+                "a path to a folds file; write ./NAME for a file without an extension)"
+            )
+        return standard_folds(_NAME_ALIASES[name])
     path = Path(source)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such folds file")
@@ -75,11 +117,15 @@ def load_folds(source: str | Path | Mapping[str, Sequence[str]]) -> Folds:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path}: cannot read the folds file ({exc})") from None
     stripped = text.lstrip()
+    if path.suffix.lower() == ".py" or re.match(r"standard_(train|valid|test)_fold\s*=", stripped):
+        return _normalise(_parse_python(text, path), str(path))
     if stripped.startswith(("{", "[")) and not _SECTION.match(stripped.splitlines()[0].strip()):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path}: folds file is not valid JSON ({exc})") from None
+            raise DataFormatError(
+                f"{path}: folds file is not valid JSON (line {exc.lineno}: {exc.msg})"
+            ) from None
         if isinstance(data, list):
             if len(data) != 3 or not all(isinstance(x, list) for x in data):
                 raise DataFormatError(
@@ -92,25 +138,39 @@ def load_folds(source: str | Path | Mapping[str, Sequence[str]]) -> Folds:
     return _normalise(_parse_text(text, path), str(path))
 
 
-def sdk_folds() -> Folds:
-    """The CMU-MOSEI standard folds shipped in the installed CMU-MultimodalSDK (``mmsdk``)."""
-    try:
-        from mmsdk.mmdatasdk.dataset.standard_datasets.CMU_MOSEI import (  # type: ignore
-            cmu_mosei_std_folds as std,
-        )
-    except Exception as exc:  # ImportError, or the SDK failing on import
-        raise ConfigError(
-            "--folds sdk needs the CMU-MultimodalSDK package (mmsdk), which cannot be imported "
-            f"here ({type(exc).__name__}: {exc}); pass a folds file (JSON or text) instead"
-        ) from None
-    return _normalise(
-        {
-            "train": list(std.standard_train_fold),
-            "valid": list(std.standard_valid_fold),
-            "test": list(std.standard_test_fold),
-        },
-        "mmsdk standard folds",
-    )
+def is_folds_name(source: str) -> bool:
+    """Whether ``source`` is read as a folds name rather than a path: it has no path
+    separator and no ``.`` (so no extension)."""
+    return bool(source) and not any(c in source for c in "/\\.")
+
+
+def standard_folds(name: str) -> Folds:
+    """The standard folds shipped with emotrans: ``"mosi"`` (CMU-MOSI, 52 / 10 / 31 videos)
+    or ``"mosei"`` (CMU-MOSEI, 2,250 / 300 / 678 videos), as listed in the
+    CMU-MultimodalSDK's fold files.
+
+    Raises
+    ------
+    ConfigError
+        Another name.
+    """
+    key = _NAME_ALIASES.get(name.strip().lower().replace("_", "-"))
+    if key is None:
+        raise ConfigError(f"no standard folds named {name!r} (use {', '.join(STANDARD_FOLDS)})")
+    data = resources.files("emotrans.data").joinpath("standard_folds", f"{key}.json")
+    return _normalise(json.loads(data.read_text(encoding="utf-8")), f"standard folds {key}")
+
+
+def dataset_of_videos(videos: Sequence[str]) -> str | None:
+    """The shipped folds (``"mosi"`` or ``"mosei"``) that hold most of ``videos``, or None
+    when neither holds any."""
+    wanted = set(videos)
+    best: tuple[int, str] | None = None
+    for name in STANDARD_FOLDS:
+        hits = sum(len(wanted.intersection(ids)) for ids in standard_folds(name).values())
+        if hits and (best is None or hits > best[0]):
+            best = (hits, name)
+    return best[1] if best else None
 
 
 def fold_of(folds: Folds) -> tuple[dict[str, str], int]:
@@ -150,27 +210,88 @@ def _parse_text(text: str, path: Path) -> dict[str, list[str]]:
             if header and (line.startswith("[") or line.endswith(":")):
                 name = header.group(1).lower()
                 if name not in _ALIASES:
-                    raise DataFormatError(f"{path}:{number}: unknown split {name!r}")
+                    raise DataFormatError(f"{path}:{number}: unknown split {_quote(name)}")
                 section = _ALIASES[name]
                 continue
             if section is None:
                 raise DataFormatError(
-                    f"{path}:{number}: video id {line!r} before any [train]/[valid]/[test] "
+                    f"{path}:{number}: video id {_quote(line)} before any [train]/[valid]/[test] "
                     "section (or write '<split> <id>' per line)"
                 )
             out.setdefault(section, []).append(parts[0])
             continue
         if len(parts) != 2:
-            raise DataFormatError(f"{path}:{number}: expected '<split> <video id>', got {line!r}")
+            raise DataFormatError(
+                f"{path}:{number}: expected '<split> <video id>', got {len(parts):,} tokens "
+                f"({_quote(' '.join(parts[:3]))}{' ...' if len(parts) > 3 else ''})"
+            )
         first, second = parts
         if first.lower() in _ALIASES:
             split, video = _ALIASES[first.lower()], second
         elif second.lower() in _ALIASES:
             split, video = _ALIASES[second.lower()], first
         else:
-            raise DataFormatError(f"{path}:{number}: no split name (train/valid/test) in {line!r}")
+            raise DataFormatError(
+                f"{path}:{number}: no split name (train/valid/test) in {_quote(line)}"
+            )
         out.setdefault(split, []).append(video)
     return out
+
+
+def _parse_python(text: str, path: Path) -> dict[str, list[str]]:
+    """The fold lists of a CMU-MultimodalSDK ``*_std_folds.py``, read with :mod:`ast` (the
+    file is never executed): only ``NAME = [ "id", ... ]`` (or a tuple) at the top level, with
+    NAME one of the split names (``standard_train_fold`` ...); other statements are refused."""
+    try:
+        tree = ast.parse(text, filename=str(path))
+    except SyntaxError as exc:
+        raise DataFormatError(
+            f"{path}:{exc.lineno}: not a Python fold list (syntax error: {exc.msg})"
+        ) from None
+    out: dict[str, list[str]] = {}
+    for node in tree.body:
+        where = f"{path}:{node.lineno}"
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # a docstring
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise DataFormatError(
+                f"{where}: expected 'standard_<split>_fold = [...]', found a "
+                f"{type(node).__name__} statement (fold files are read, never run)"
+            )
+        name = node.targets[0].id
+        split = _ALIASES.get(name.lower())
+        if split is None:
+            raise DataFormatError(
+                f"{where}: unknown fold {_quote(name)} (expected standard_train_fold, "
+                "standard_valid_fold or standard_test_fold)"
+            )
+        value = node.value
+        if not isinstance(value, ast.List | ast.Tuple):
+            raise DataFormatError(
+                f"{where}: {name} is a {type(value).__name__}, not a list of video ids"
+            )
+        ids: list[str] = []
+        for item in value.elts:
+            if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+                shown = ast.get_source_segment(text, item) or type(item).__name__
+                raise DataFormatError(
+                    f"{path}:{item.lineno}: {name} holds {_quote(shown)}, not a quoted video id"
+                )
+            ids.append(item.value)
+        out.setdefault(split, []).extend(ids)
+    if not out:
+        raise DataFormatError(f"{path}: no standard_<split>_fold list in the file")
+    return out
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for a message, cut to a few tokens."""
+    text = str(text)
+    return repr(text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + "...")
 
 
 def _normalise(data: Mapping[str, Sequence[str]], where: str) -> Folds:
@@ -178,9 +299,11 @@ def _normalise(data: Mapping[str, Sequence[str]], where: str) -> Folds:
     for key, ids in data.items():
         split = _ALIASES.get(str(key).strip().lower())
         if split is None:
-            raise DataFormatError(f"{where}: unknown split {key!r} (use train, valid/dev, test)")
+            raise DataFormatError(
+                f"{where}: unknown split {_quote(str(key))} (use train, valid/dev, test)"
+            )
         if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
-            raise DataFormatError(f"{where}: split {key!r} must be a list of video ids")
+            raise DataFormatError(f"{where}: split {_quote(str(key))} must be a list of video ids")
         seen = set(folds[split])
         for video in ids:
             video = str(video)
