@@ -17,6 +17,7 @@ import numpy as np
 
 from emotrans.data.dataset import replace_nonfinite
 from emotrans.errors import DataFormatError
+from emotrans.unpickle import load_pickle
 
 ROW_CHUNK_BYTES = 4 << 20
 """Target size of one block of rows read and cleaned at a time (fits in cache)."""
@@ -34,6 +35,69 @@ def require_file(path: Path) -> Path:
     return path
 
 
+# -- Git LFS pointers ----------------------------------------------------------------------------
+
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
+"""How a Git LFS pointer file begins: a few lines of text standing in for the real file in a
+repository cloned without ``git lfs``."""
+
+_LFS_POINTER_MAX_BYTES = 1024  # the spec caps pointer files well below this
+
+
+def lfs_pointer(path: str | Path) -> dict[str, Any] | None:
+    """The ``oid`` and ``size`` of a Git LFS pointer file, or None when ``path`` is not one.
+
+    Reads at most 1 KiB, and only from files that small.
+    """
+    try:
+        path = Path(path)
+        if path.stat().st_size > _LFS_POINTER_MAX_BYTES:
+            return None
+        head = path.read_bytes()
+    except OSError:
+        return None
+    if not head.startswith(LFS_POINTER_START):
+        return None
+    info: dict[str, Any] = {"oid": "", "size": None}
+    for line in head.decode("utf-8", "replace").splitlines()[1:]:
+        key, _, value = line.partition(" ")
+        if key == "oid":
+            info["oid"] = value.strip()
+        elif key == "size" and value.strip().isdigit():
+            info["size"] = int(value.strip())
+    return info
+
+
+def lfs_pointer_message(path: str | Path) -> str | None:
+    """One line saying that ``path`` is a Git LFS pointer and how to get the real file, or
+    None when it is not one."""
+    info = lfs_pointer(path)
+    if info is None:
+        return None
+    oid = info["oid"]
+    shown = oid[: oid.index(":") + 13] + "..." if ":" in oid and len(oid) > 20 else oid
+    size = f", {_human_bytes(info['size'])}" if info["size"] is not None else ""
+    return (
+        f"{path} is a Git LFS pointer (oid {shown or '?'}{size}), not the data: fetch the "
+        "real file with `git lfs pull` in its repository"
+    )
+
+
+def refuse_lfs_pointer(path: str | Path) -> None:
+    """Raise :class:`DataFormatError` when ``path`` is a Git LFS pointer file."""
+    message = lfs_pointer_message(path)
+    if message is not None:
+        raise DataFormatError(message)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - the loop returns first
+
+
 # -- HDF5 ---------------------------------------------------------------------------------------
 
 
@@ -47,6 +111,7 @@ def open_h5(path: Path) -> Iterator[Any]:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
+        refuse_lfs_pointer(path)
         raise DataFormatError(
             f"{path}: not a readable HDF5 file (truncated or wrong format: {_first_line(exc)})"
         ) from None
@@ -65,6 +130,21 @@ def h5_dataset(handle: Any, key: str, path: Path) -> Any:
         present = ", ".join(sorted(handle.keys())[:8]) or "nothing"
         raise DataFormatError(f"{path}: no dataset {key!r} (has {present})")
     return obj
+
+
+def h5_first_dataset(handle: Any, keys: Sequence[str], path: Path) -> Any:
+    """The first of the datasets ``keys`` present in an open file (the h5 sets of the field
+    name their one array ``d1`` or ``data``), or a :class:`DataFormatError` listing what is
+    there."""
+    import h5py
+
+    for key in keys:
+        obj = handle.get(key)
+        if isinstance(obj, h5py.Dataset):
+            return obj
+    present = ", ".join(sorted(handle.keys())[:8]) or "nothing"
+    wanted = " or ".join(repr(k) for k in keys)
+    raise DataFormatError(f"{path}: no dataset {wanted} (has {present})")
 
 
 def read_h5_float32(dset: Any, path: Path, ndim: int) -> np.ndarray:
@@ -303,3 +383,10 @@ measures; none on a single CPU, where they would only add switching."""
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def read_pickle(path: Path, encoding: str = "ASCII") -> Any:
+    """:func:`emotrans.unpickle.load_pickle`, naming a Git LFS pointer as such."""
+    require_file(path)
+    refuse_lfs_pointer(path)
+    return load_pickle(path, encoding=encoding)

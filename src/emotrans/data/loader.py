@@ -6,7 +6,7 @@ registry), so this module names none of them:
 
 >>> from emotrans.data import FORMATS
 >>> list(FORMATS)
-['mosei-h5', 'mult', 'mult-noalign', 'iemocap9', 'native']
+['mosei-h5', 'mult', 'mult-noalign', 'iemocap9', 'native', 'y-h5', 'mfn-xy']
 
 CMU-MultimodalSDK ``.csd`` files are not loaded directly: convert them first with
 ``emotrans data from-csd`` (see docs/design.md, "Alignment of .csd files").
@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from emotrans.data._io import refuse_lfs_pointer
 from emotrans.data.dataset import Dataset
 from emotrans.data.formats import FORMAT_NAMES, detect, get_format, normalise_name
 from emotrans.errors import ConfigError, DataFormatError
@@ -50,6 +51,8 @@ def detect_format(path: str | Path) -> str:
         raise DataFormatError(f"{path}: no such file or directory")
     if path.is_file() and path.suffix.lower() == ".csd":
         raise DataFormatError(f"{path}: {_CSD_HINT}")
+    if path.is_file():
+        refuse_lfs_pointer(path)
     found = detect(path)
     if found is not None:
         return found.name
@@ -95,6 +98,8 @@ def load(name_or_path: str | Path, format: str = "auto", **options: Any) -> Data
         fmt = detect_format(path)
     elif not path.exists():
         raise DataFormatError(f"{path}: no such file or directory")
+    elif path.is_file():
+        refuse_lfs_pointer(path)
     reader = get_format(fmt)
     unknown = sorted(set(options) - set(reader.options))
     if unknown:

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import as_float32, clean_and_measure, default_ids
+from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
 from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.formats.base import Format
 from emotrans.errors import ConfigError, DataFormatError
-from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def load_iemocap9(
     reference: dict[str, tuple[int, Path]] = {}
     for split in splits:
         y_path = directory / LABEL_FILE.format(split=split)
-        y = as_float32(load_pickle(y_path, encoding="latin1"), y_path, "labels", ndim=2)
+        y = as_float32(read_pickle(y_path, encoding="latin1"), y_path, "labels", ndim=2)
         n = y.shape[0]
         if y.shape[1] != len(LABEL_COLUMNS):
             raise DataFormatError(
@@ -125,7 +124,7 @@ def load_iemocap9(
         firsts: list[np.ndarray] = []
         for m, pattern in FEATURE_FILES.items():
             path = directory / pattern.format(split=split)
-            x = as_float32(load_pickle(path, encoding="latin1"), path, m, ndim=3)  # (N, 21, D)
+            x = as_float32(read_pickle(path, encoding="latin1"), path, m, ndim=3)  # (N, 21, D)
             if x.shape[0] != n:
                 raise DataFormatError(
                     f"{path}: {x.shape[0]} samples but {n} label rows in {y_path.name}"

@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import as_float32, clean_and_measure, default_ids
+from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
 from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
-from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ def load_mult(path: str | Path, splits: Sequence[str] = SPLITS) -> Dataset:
         Missing or unreadable file, missing split or key, or inconsistent shapes.
     """
     path = _resolve(Path(path))
-    raw = load_pickle(path)
+    raw = read_pickle(path)
     if not isinstance(raw, dict):
         raise DataFormatError(f"{path}: expected a dict of splits, found {type(raw).__name__}")
     aligned = "noalign" not in path.stem
