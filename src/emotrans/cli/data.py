@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from emotrans.data import detect_format, load, save_native
+from emotrans.data.coverage import empty_row_warnings, empty_rows
 from emotrans.data.formats import formats, writable_formats
 from emotrans.data.synthetic import SPECS, write_synthetic
 from emotrans.errors import DataFormatError
@@ -68,8 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inspect",
         help="summarise a dataset: splits, shapes, label counts, non-finite values",
         description="Load a dataset (any supported format) and print its splits, sample "
-        "counts, steps and dimensions per modality, label counts per emotion and the number "
-        "of non-finite feature values replaced by 0.",
+        "counts, steps and dimensions per modality, label counts per emotion, the rows with "
+        "no valid step (all features of a modality zero; a warning when over 20%) and the "
+        "number of non-finite feature values replaced by 0.",
     )
     i.add_argument("path", help="dataset directory or file")
     input_formats = ["auto", *(f.name for f in formats())]
@@ -164,7 +166,28 @@ def inspect_report(dataset: Any) -> dict[str, Any]:
             )
         report["splits"][name]["lengths"] = lengths
     report["nonfinite_total"] = int(sum(dataset.nonfinite.values()))
+    report["empty_rows"] = empty_rows(dataset)
+    report["warnings"] = empty_row_warnings(report["empty_rows"])
     return report
+
+
+def _empty_rows_table(report: dict[str, Any]) -> list[str]:
+    """Rows with no valid step per split and modality, then the warnings, then a blank line."""
+    counts = report.get("empty_rows") or {}
+    if not counts:
+        return []
+    modalities = report["modalities"]
+    lines = [f"{'no valid step':<14}" + "".join(f"  {m:>16}" for m in modalities)]
+    for name, per in counts.items():
+        cells = "".join(
+            f"  {'{:,} ({:.1%})'.format(per[m]['rows'], per[m]['fraction']):>16}"
+            for m in modalities
+            if m in per
+        )
+        lines.append(f"{name:<14}{cells}")
+    lines.extend(f"warning: {w}" for w in report.get("warnings", []))
+    lines.append("")
+    return lines
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -191,6 +214,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{e:<{width}}" + "".join(f"  {s['positives'][e]:>8,}" for s in splits.values())
         )
     lines.append("")
+    lines.extend(_empty_rows_table(report))
     found = {k: v for k, v in report["nonfinite_replaced"].items() if v}
     if found:
         detail = ", ".join(f"{k} {v:,}" for k, v in found.items())

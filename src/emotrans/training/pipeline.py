@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from emotrans.config import RunConfig
-from emotrans.data import load
+from emotrans.data import detect_format, load
 from emotrans.data.dataset import Dataset
+from emotrans.data.formats import get_format
 from emotrans.data.synthetic import oracle_logits
 from emotrans.errors import ConfigError
 from emotrans.metrics import average_key, compute_metrics, tune_thresholds
@@ -52,8 +53,13 @@ def load_data(config: RunConfig, path: str | None = None) -> Dataset:
         raise ConfigError(
             "no data given: pass --data PATH (see `emotrans data synth` for a demo set)"
         )
-    dataset = load(source, format=config.format)
-    return dataset.select_modalities(parse_modalities(config.modalities))
+    wanted = parse_modalities(config.modalities)
+    fmt = detect_format(source) if config.format.strip().lower() == "auto" else config.format
+    # Formats that can skip a modality's files are asked to: a folder without the text files
+    # then trains on audio and vision (the registry says which loaders take the option).
+    options = {"modalities": wanted} if "modalities" in get_format(fmt).options else {}
+    dataset = load(source, format=fmt, **options)
+    return dataset.select_modalities(wanted)
 
 
 def training_data(config: RunConfig, data: Dataset | str | None = None) -> Dataset:
