@@ -7,6 +7,8 @@ module                   formats
 :mod:`.mult_pickle`      ``mult``, ``mult-noalign``: MulT pickles ``*_data[_noalign].pkl``
 :mod:`.iemocap9`         ``iemocap9``: IEMOCAP 9-emotion Python-2 pickles ``{text,covarep,...}_*.p``
 :mod:`.native`           ``native``: one emotrans ``.h5`` file that round-trips a Dataset
+:mod:`.y_h5`             ``y-h5``: ``{text_*_emb,audio_*,video_*}.h5`` + ``y_*.h5`` (sentiment, 3 classes)
+:mod:`.mfn_xy`           ``mfn-xy``: MFN's CMU-MOSI ``X_*.h5`` / ``y_*.h5`` (concatenated features)
 ======================== =========================================================================
 
 Each module declares a :class:`Format` (name, description, ``detect``, ``load``, ``write``,

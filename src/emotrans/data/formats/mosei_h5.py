@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import default_ids, h5_dataset, open_h5, read_clean_measure, read_h5_float32
+from emotrans.data._io import (
+    default_ids,
+    h5_dataset,
+    h5_first_dataset,
+    open_h5,
+    read_clean_measure,
+    read_h5_float32,
+)
 from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
@@ -200,17 +207,56 @@ def _load_split(
         )
     if not np.isfinite(intensities).all():
         raise DataFormatError(f"{ey_path}: labels contain non-finite values")
+    paths = {m: feature_path(directory, m, split) for m in modalities}
+    features, lengths, counts, aligned = read_split_features(paths, n, ey_path, reference, (KEY,))
+    labels = (intensities > 0).astype(np.uint8)  # (N, 6)
+    split_data = Split(
+        features=features,
+        lengths=lengths,
+        labels=labels,
+        ids=default_ids(split, n),
+        intensities=intensities,
+    )
+    return split_data, counts, aligned
+
+
+def read_split_features(
+    paths: dict[str, Path],
+    n: int,
+    label_path: Path,
+    reference: dict[str, tuple[int, Path]],
+    keys: Sequence[str] = (KEY,),
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, int], bool]:
+    """Read one split's per-modality (N, T, D) files, each into one float32 array (any
+    stored float or integer type is converted while reading), and measure the valid lengths.
+
+    Parameters
+    ----------
+    paths : modality -> its file for this split
+    n : label rows of the split; every file must have as many samples
+    label_path : the label file, for messages
+    reference : modality -> (D, first file seen), shared across splits to check D
+    keys : dataset names to look for in each file, the first present is read
+
+    Returns
+    -------
+    features : modality -> float32 (N, T, D), non-finite values replaced by 0
+    lengths : modality -> int64 (N,); when every modality has the same T (aligned), one
+        length shared by all: the steps from the first step where any modality is non-zero
+    counts : modality -> non-finite values replaced
+    aligned : whether every modality has the same T
+    """
     with contextlib.ExitStack() as stack:
         dsets = {}
-        for m in modalities:
-            path = feature_path(directory, m, split)
-            dsets[m] = h5_dataset(stack.enter_context(open_h5(path)), KEY, path)
+        for m, path in paths.items():
+            dsets[m] = h5_first_dataset(stack.enter_context(open_h5(path)), keys, path)
             shape = dsets[m].shape
             if len(shape) != 3:
-                raise DataFormatError(f"{path}: {KEY} has shape {shape}, expected (N, T, D)")
+                name = dsets[m].name.lstrip("/")
+                raise DataFormatError(f"{path}: {name} has shape {shape}, expected (N, T, D)")
             if shape[0] != n:
                 raise DataFormatError(
-                    f"{path}: {shape[0]} samples but {n} label rows in {ey_path.name}"
+                    f"{path}: {shape[0]} samples but {n} label rows in {label_path.name}"
                 )
             dim, where = reference.setdefault(m, (shape[2], path))
             if shape[2] != dim:
@@ -225,27 +271,18 @@ def _load_split(
         bound = None
         # Smallest rows first: once one modality has given each row's first valid step, the
         # others only need to confirm that the steps before it are zero.
-        for m in sorted(modalities, key=lambda m: steps[m] * dsets[m].shape[2]):
-            path = feature_path(directory, m, split)
-            features[m], firsts[m], counts[m] = read_clean_measure(dsets[m], path, bound)
+        for m in sorted(paths, key=lambda m: steps[m] * dsets[m].shape[2]):
+            features[m], firsts[m], counts[m] = read_clean_measure(dsets[m], paths[m], bound)
             if aligned:
                 bound = firsts[m]
-    features = {m: features[m] for m in modalities}
-    counts = {m: counts[m] for m in modalities}
-    if aligned:
+    features = {m: features[m] for m in paths}
+    counts = {m: counts[m] for m in paths}
+    if aligned and bound is not None:
         shared = next(iter(steps.values())) - bound  # (N,)
         lengths = {m: shared for m in features}
     else:
         lengths = {m: features[m].shape[1] - firsts[m] for m in features}
-    labels = (intensities > 0).astype(np.uint8)  # (N, 6)
-    split_data = Split(
-        features=features,
-        lengths=lengths,
-        labels=labels,
-        ids=default_ids(split, n),
-        intensities=intensities,
-    )
-    return split_data, counts, aligned
+    return features, lengths, counts, aligned
 
 
 FORMAT = Format(

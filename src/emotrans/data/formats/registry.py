@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from emotrans.data.formats import iemocap9, mosei_h5, mult_pickle, native
+from emotrans.data.formats import iemocap9, mfn_xy, mosei_h5, mult_pickle, native, y_h5
 from emotrans.data.formats.base import Format
 from emotrans.errors import ConfigError
 
@@ -20,6 +20,8 @@ BUILTIN: tuple[Format, ...] = (
     mult_pickle.NOALIGN_FORMAT,
     iemocap9.FORMAT,
     native.FORMAT,
+    y_h5.FORMAT,
+    mfn_xy.FORMAT,
 )
 """The formats emotrans ships, in the order of help texts (and of detection ties)."""
 
