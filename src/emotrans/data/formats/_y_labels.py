@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from emotrans.data.dataset import SENTIMENT
 from emotrans.errors import DataFormatError
 
 log = logging.getLogger(__name__)
+
+SENTIMENT = "sentiment"
+"""The one label name of the sentiment task (as in :class:`emotrans.data.Dataset`)."""
 
 THREE_CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
 """Names given to the columns of (N, 3) one-hot labels, in column order."""
