@@ -212,3 +212,11 @@ def test_folds_sdk_with_an_unknown_label_file_names_the_replacements(tmp_path, c
 def test_a_folds_path_that_does_not_exist_is_an_error_not_a_name(tmp_path):
     with pytest.raises(DataFormatError, match="no such folds file"):
         resolve_folds(str(tmp_path / "mosi.json"), "CMU_MOSI_Opinion_Labels.csd")
+
+
+def test_an_lfs_pointer_given_as_a_csd_file_is_named(tmp_path, capsys):
+    path = tmp_path / "CMU_MOSEI_COVAREP.csd"
+    path.write_text(LFS_POINTER)
+    assert main(["data", "inspect", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "CMU_MOSEI_COVAREP.csd is a Git LFS pointer" in err and "git lfs pull" in err

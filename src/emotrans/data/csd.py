@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path
+from emotrans.data._io import refuse_lfs_pointer
 from emotrans.errors import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class ComputationalSequence:
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as exc:
+            refuse_lfs_pointer(self.path)
             raise DataFormatError(
                 f"{self.path}: not a readable HDF5 file, so not a computational sequence "
                 f"({_first_line(exc)})"
