@@ -14,7 +14,12 @@ from emotrans.errors import ConfigError, MediaError
 from emotrans.media.extractors.base import Extractor
 
 _EXTRACTORS: dict[str, str | type[Extractor]] = {
-    # "egemaps": "emotrans.media.extractors.opensmile_lld:EGeMAPS",
+    "egemaps": "emotrans.media.extractors.opensmile_lld:EGeMAPS",
+    "compare": "emotrans.media.extractors.opensmile_lld:ComParE",
+    "egemaps+compare": "emotrans.media.extractors.opensmile_lld:EGeMAPSCompare",
+    "face": "emotrans.media.extractors.face:FaceExtractor",
+    "minilm-words": "emotrans.media.extractors.minilm_words:MiniLMWords",
+    "glove-words": "emotrans.media.extractors.glove_words:GloveWords",
 }
 
 
