@@ -373,10 +373,10 @@ def test_a_fold_naming_no_video_of_the_files_is_an_error(tmp_path):
         convert_csd(**kw)
 
 
-def test_labels_with_other_than_seven_columns_are_rejected(tmp_path):
+def test_labels_with_other_than_one_or_seven_columns_are_rejected(tmp_path):
     w, f = words_of(2)
-    kw = write_set(tmp_path, {"v": (w, f)}, {"v": (iv((0, 2)), [[0.5]])})
-    with pytest.raises(DataFormatError, match="1 label columns"):
+    kw = write_set(tmp_path, {"v": (w, f)}, {"v": (iv((0, 2)), [[0.5, 0.1]])})
+    with pytest.raises(DataFormatError, match="2 label columns"):
         convert_csd(**kw)
 
 

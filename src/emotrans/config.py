@@ -114,8 +114,28 @@ class RunConfig:
     early_stop: int = setting(8, "stop after this many epochs without validation improvement")
     select_metric: str = setting(
         "auto",
-        "validation average used for model selection",
-        ("auto", "wacc", "acc", "f1", "auc", "loss"),
+        "validation figure used for model selection (auto: weighted accuracy, accuracy on "
+        "IEMOCAP, MAE for sentiment; mae and loss are lower-is-better)",
+        (
+            "auto",
+            "wacc",
+            "acc",
+            "f1",
+            "auc",
+            "loss",
+            "mae",
+            "corr",
+            "acc7",
+            "acc2_nonneg",
+            "f1_nonneg",
+            "acc2_nonzero",
+            "f1_nonzero",
+        ),
+    )
+    sentiment_loss: str = setting(
+        "l1",
+        "sentiment task: regression loss, l1 (mean absolute error, MulT's choice) or mse",
+        ("l1", "mse"),
     )
     threshold: float = setting(
         0.5, "decision threshold on sigmoid(logit)", valid=Interval(0, 1, True, True)

@@ -20,6 +20,7 @@ The results equal scikit-learn's ``balanced_accuracy_score``, ``f1_score(average
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -297,3 +298,126 @@ def average_key(dataset_name: str) -> str:
     if name.startswith("iemocap"):
         return "acc"
     return "wacc"
+
+
+# -- sentiment (docs/design.md, "Metrics"; one continuous score in [-3, 3]) ------------------
+
+SENTIMENT_KEYS = (
+    "mae",
+    "corr",
+    "acc7",
+    "acc2_nonneg",
+    "f1_nonneg",
+    "acc2_nonzero",
+    "f1_nonzero",
+)
+"""The sentiment metrics, in the order tables show them."""
+
+LOWER_IS_BETTER = frozenset({"mae", "loss"})
+"""Selection keys for which a smaller value is better."""
+
+SENTIMENT_CONVENTIONS = {
+    "nonneg": "negative (< 0) vs non-negative (>= 0), every sample",
+    "nonzero": "negative (< 0) vs positive (> 0), samples labelled 0 left out",
+}
+"""The two binary conventions of the field for Acc-2 and F1 (name -> what it means)."""
+
+
+def _binary_scores(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(accuracy, support-weighted F1) of boolean arrays (n,); NaN for n = 0."""
+    n = truth.size
+    if n == 0:
+        return float("nan"), float("nan")
+    tp = np.count_nonzero(truth & pred)
+    fp = np.count_nonzero(~truth & pred)
+    fn = np.count_nonzero(truth & ~pred)
+    tn = n - tp - fp - fn
+    s = _scores_from_counts(*(np.asarray(float(c)) for c in (tp, fp, fn, tn)))
+    return float(s["acc"]), float(s["f1"])
+
+
+def pearson(x: Any, y: Any) -> float:
+    """Pearson correlation of two arrays (n,); NaN (with a logged warning) when either is
+    constant or n < 2, never an exception."""
+    a = np.asarray(x, dtype=np.float64).ravel()
+    b = np.asarray(y, dtype=np.float64).ravel()
+    if a.size < 2:
+        log.warning("Pearson correlation of %d values is undefined: NaN", a.size)
+        return float("nan")
+    da, db = a - a.mean(), b - b.mean()
+    den = math.sqrt(float(da @ da) * float(db @ db))
+    if den == 0.0:
+        log.warning("Pearson correlation with a constant input (all values equal) is NaN")
+        return float("nan")
+    return float(np.clip(float(da @ db) / den, -1.0, 1.0))
+
+
+def compute_sentiment_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
+    """The sentiment metrics of one split, as the field reports them (MulT, MMSA).
+
+    Parameters
+    ----------
+    y_true : array (N,) or (N, 1), the true scores in [-3, 3]
+    y_pred : array of the same shape, the predicted scores (any real numbers)
+
+    Returns
+    -------
+    dict with keys
+        ``sentiment``: {"mae": mean absolute error, "corr": Pearson r (NaN when either side
+        is constant), "acc7": accuracy over the 7 classes -3..3 (both sides rounded half to
+        even, as ``np.round``, and clipped to [-3, 3]), "acc2_nonneg" / "f1_nonneg":
+        negative (< 0) vs non-negative (>= 0) on every sample, "acc2_nonzero" /
+        "f1_nonzero": negative vs positive (> 0) on the samples whose true score is not 0};
+        F1 is support-weighted over the two classes (scikit-learn ``average="weighted"``);
+        ``conventions``: what ``nonneg`` and ``nonzero`` mean (:data:`SENTIMENT_CONVENTIONS`);
+        ``n``: N; ``n_nonzero``: samples with a true score other than 0.
+        All numbers are Python floats / ints.
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if t.ndim != 1 or t.shape != p.shape:
+        raise ValueError(f"expected (N,) scores, got y_true {t.shape} and y_pred {p.shape}")
+    if np.isnan(p).any():
+        raise ValueError("predicted scores contain NaN (did the model diverge?)")
+    n = t.size
+    nonzero = t != 0
+    acc_nn, f1_nn = _binary_scores(t >= 0, p >= 0)
+    acc_nz, f1_nz = _binary_scores(t[nonzero] > 0, p[nonzero] > 0)
+    if n:
+        mae = float(np.abs(t - p).mean())
+        acc7 = float(np.mean(np.clip(np.round(t), -3, 3) == np.clip(np.round(p), -3, 3)))
+    else:
+        mae = acc7 = float("nan")
+    values = {
+        "mae": mae,
+        "corr": pearson(t, p) if n else float("nan"),
+        "acc7": acc7,
+        "acc2_nonneg": acc_nn,
+        "f1_nonneg": f1_nn,
+        "acc2_nonzero": acc_nz,
+        "f1_nonzero": f1_nz,
+    }
+    return {
+        "sentiment": values,
+        "conventions": dict(SENTIMENT_CONVENTIONS),
+        "n": int(n),
+        "n_nonzero": int(nonzero.sum()),
+    }
+
+
+def select_value(metrics: dict[str, Any], key: str) -> float:
+    """The validation figure ``key`` of a split's metrics (emotion: the average over emotions;
+    sentiment: the sentiment metric), NaN when absent."""
+    if "sentiment" in metrics:
+        return float(metrics["sentiment"].get(key, float("nan")))
+    return float(metrics["average"].get(key, float("nan")))
+
+
+def average_key_for(dataset_name: str, task: str = "emotion") -> str:
+    """The validation figure that selects models: :func:`average_key` for emotions, the MAE
+    (lower is better, the MulT choice) for sentiment."""
+    return "mae" if task == "sentiment" else average_key(dataset_name)

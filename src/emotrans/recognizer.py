@@ -9,6 +9,9 @@
 The transferable model scores any emotion name its embedding source knows, including names it
 was never trained on; baselines can only score the emotions they were trained on meaningfully
 (new names get an untrained unit, which a warning points out).
+
+A recogniser trained on a sentiment dataset predicts one score per sample in [-3, 3]
+(:meth:`Recognizer.predict_scores`; :meth:`Recognizer.predict` gives a ``sentiment`` column).
 """
 
 from __future__ import annotations
@@ -148,6 +151,11 @@ class Recognizer:
         return self._history
 
     @property
+    def task(self) -> str:
+        """``"emotion"`` or ``"sentiment"``: what the run was trained for (from its data)."""
+        return str(self.info.get("task", "emotion"))
+
+    @property
     def trained_emotions(self) -> list[str]:
         return list(self.info["emotions"])
 
@@ -212,6 +220,11 @@ class Recognizer:
         split: str = "test",
     ) -> tuple[np.ndarray, list[str], np.ndarray]:
         """Probabilities (N, K) of ``emotions`` (default: the trained ones), their names, ids."""
+        if self.task == "sentiment":
+            raise ConfigError(
+                "a sentiment recogniser predicts scores, not probabilities: use predict or "
+                "predict_scores"
+            )
         names = list(emotions) if emotions else self.trained_emotions
         if len(set(names)) != len(names):
             raise ConfigError(f"duplicate emotion names in {names}")
@@ -236,6 +249,25 @@ class Recognizer:
         )
         return sigmoid(logits), names, s.ids
 
+    def predict_scores(
+        self, data: Dataset | Split | Mapping[str, Any], split: str = "test"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sentiment scores (N,) float32 (the model's output, trained towards [-3, 3]) and the
+        sample ids (N,), for a recogniser trained on a sentiment dataset."""
+        if self.task != "sentiment":
+            raise ConfigError("predict_scores is for sentiment runs; use predict or predict_proba")
+        s = self._as_split(data, split)
+        self._check_dims(s)
+        self._score_trained_emotions()
+        logits = predict_logits(
+            self.model,
+            TensorSplit.from_split(s, self.modalities),
+            PREDICT_BATCH_SIZE,
+            resolve_device(self.config.device),
+            self.config.precision,
+        )
+        return logits[:, 0], s.ids
+
     def predict(
         self,
         data: Dataset | Split | Mapping[str, Any],
@@ -249,7 +281,23 @@ class Recognizer:
 
         Returns a pandas DataFrame, or with ``as_frame=False`` a NumPy structured array with the
         same named columns.
+
+        A sentiment recogniser gives ``id``, ``sentiment`` (the score) and ``predicted``
+        (``positive`` when the score is > 0, ``negative`` when < 0, else ``neutral``);
+        ``emotions`` and ``threshold`` do not apply to it.
         """
+        if self.task == "sentiment":
+            if emotions:
+                raise ConfigError("a sentiment recogniser scores sentiment only; omit emotions")
+            scores, ids = self.predict_scores(data, split)
+            polarity = np.where(scores > 0, "positive", np.where(scores < 0, "negative", "neutral"))
+            if as_frame:
+                return pd.DataFrame({"id": ids, "sentiment": scores, "predicted": polarity})
+            out = np.empty(
+                len(ids), dtype=[("id", "U64"), ("sentiment", "f4"), ("predicted", "U8")]
+            )
+            out["id"], out["sentiment"], out["predicted"] = ids, scores, polarity
+            return out
         probs, names, ids = self.predict_proba(data, emotions, split)
         if threshold is None:
             trained_thr = self.info.get("thresholds")

@@ -196,7 +196,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['source']}",
         f"  dataset {report['name']}, format {report['format'] or '?'}, "
         f"{'aligned' if report['aligned'] else 'unaligned'}, "
-        f"{len(report['emotions'])} emotions, modalities {', '.join(report['modalities'])}",
+        + (
+            "task sentiment (one score in [-3, 3])"
+            if report.get("task") == "sentiment"
+            else f"task emotion, {len(report['emotions'])} emotions"
+        )
+        + f", modalities {', '.join(report['modalities'])}",
         "",
     ]
     splits = report["splits"]
@@ -213,6 +218,16 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"{e:<{width}}" + "".join(f"  {s['positives'][e]:>8,}" for s in splits.values())
         )
+    if report.get("task") == "sentiment":
+        lines.append("")
+        lines.append(f"{'score':<8}{'mean':>8}{'min':>8}{'max':>8}{'< 0':>8}{'= 0':>8}{'> 0':>8}")
+        for name, sp in splits.items():
+            sc = sp.get("scores") or {}
+            lines.append(
+                f"{name:<8}{sc.get('mean', float('nan')):>8.2f}{sc.get('min', float('nan')):>8.2f}"
+                f"{sc.get('max', float('nan')):>8.2f}{sc.get('negative', 0):>8,}"
+                f"{sc.get('zero', 0):>8,}{sc.get('positive', 0):>8,}"
+            )
     lines.append("")
     lines.extend(_empty_rows_table(report))
     found = {k: v for k, v in report["nonfinite_replaced"].items() if v}

@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--labels",
         required=True,
         metavar="CSD",
-        help="'All Labels' .csd: sentiment, happy, sad, anger, surprise, disgust, fear",
+        help="labels .csd: CMU-MOSEI 'All Labels' (sentiment, happy, sad, anger, surprise, "
+        "disgust, fear) or a 1-column sentiment file (CMU-MOSI opinion labels)",
     )
     p.add_argument(
         "--folds",
@@ -88,6 +89,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="processes aligning videos in parallel (default 0: one per CPU, up to 4, from 400 "
         "videos on; 1: none)",
     )
+    p.add_argument(
+        "--task",
+        choices=("emotion", "sentiment"),
+        default=None,
+        help="what to keep from the labels: the six emotions of CMU-MOSEI's 7-column 'All "
+        "Labels' (default for 7 columns), or the sentiment score in [-3, 3] (column 0 of 'All "
+        "Labels'; the only choice, and the default, for a 1-column file such as CMU-MOSI's "
+        "CMU_MOSI_Opinion_Labels.csd)",
+    )
     p.add_argument("--report", metavar="JSON", help="also write the conversion report here")
     p.add_argument("--out", required=True, help="output file (.h5), or a directory")
     p.set_defaults(func=from_csd_command)
@@ -97,7 +107,7 @@ def from_csd_command(args: argparse.Namespace) -> int:
     """Run ``emotrans data from-csd``."""
     out = Path(args.out)
     if out.is_dir():
-        out = out / "mosei.h5"
+        out = out / ("mosei.h5" if args.task != "sentiment" else "sentiment.h5")
     with _progress_bar("aligning", "video") as update:
         result = convert_csd(
             args.text,
@@ -111,6 +121,7 @@ def from_csd_command(args: argparse.Namespace) -> int:
             collapse=args.collapse,
             workers=args.workers,
             progress=update,
+            task=args.task,
         )
     result.dataset.meta["csd_report"] = result.report.to_dict()
     save_native(result.dataset, out)

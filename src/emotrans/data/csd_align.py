@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from emotrans.data.csd import EPS, ComputationalSequence, VideoRows
-from emotrans.data.dataset import SPLITS, Dataset, Split, replace_nonfinite
+from emotrans.data.dataset import SENTIMENT, SPLITS, Dataset, Split, replace_nonfinite
 from emotrans.data.folds import Folds, fold_of, load_folds
 from emotrans.data.formats.mosei_h5 import EMOTIONS
 from emotrans.errors import ConfigError, DataFormatError
@@ -570,8 +570,10 @@ def convert_csd(
     collapse: Collapse = "mean",
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    task: str | None = None,
 ) -> CsdConversion:
-    """Convert CMU-MultimodalSDK computational sequences into a CMU-MOSEI emotion dataset.
+    """Convert CMU-MultimodalSDK computational sequences into a CMU-MOSEI emotion dataset
+    (or a sentiment dataset: ``task``, :func:`label_task`).
 
     Parameters
     ----------
@@ -622,6 +624,7 @@ def convert_csd(
     }
     aligner = _Aligner(paths, str(labels), options)
     try:
+        aligner.task = label_task(aligner.labels.dim(), task, str(labels))
         return _convert(
             aligner, paths, str(labels), fold_lists, options, workers, progress, started
         )
@@ -674,12 +677,7 @@ def _select(
     """Step 1, select: the videos present in every file (the SDK's rules with
     ``sdk_compat``) that a fold lists; what was left out goes into ``report``."""
     seqs, lab = aligner.seqs, aligner.labels
-    label_dim = lab.dim()
-    if label_dim != len(LABEL_COLUMNS):
-        raise DataFormatError(
-            f"{labels_path}: {label_dim} label columns; expected the {len(LABEL_COLUMNS)} "
-            f"CMU-MOSEI 'All Labels' columns ({', '.join(LABEL_COLUMNS)})"
-        )
+    label_task(lab.dim(), getattr(aligner, "task", None), labels_path)  # 1 or 7 columns
     id_sets = {m: set(s.video_ids) for m, s in seqs.items()}
     id_sets["labels"] = set(lab.video_ids)
     report.videos_in_file = {m: len(ids) for m, ids in id_sets.items()}
@@ -766,7 +764,7 @@ def _allocate(
         s: _SplitBuffer(
             features={m: np.zeros((capacity[s], seq_len, dims[m]), np.float32) for m in seqs},
             lengths={m: np.zeros(capacity[s], np.int64) for m in seqs},
-            labels=np.zeros((capacity[s], len(LABEL_COLUMNS)), np.float32),
+            labels=np.zeros((capacity[s], lab.dim()), np.float32),  # All Labels: 7; MOSI: 1
         )
         for s in SPLITS
     }
@@ -866,12 +864,16 @@ def _assemble(
     seqs = aligner.seqs
     splits: dict[str, Split] = {}
     sentiment: dict[str, np.ndarray] = {}
+    task = getattr(aligner, "task", None) or "emotion"
     for s in SPLITS:
         buf = buffers[s]
         n = buf.n
-        raw = buf.labels[:n]  # (N, 7)
-        intensities = np.ascontiguousarray(raw[:, list(EMOTION_COLUMNS)])  # (N, 6)
+        raw = buf.labels[:n]  # (N, 7) All Labels, or (N, 1) sentiment (CMU-MOSI)
         sentiment[s] = np.ascontiguousarray(raw[:, 0])
+        if task == "sentiment":  # the score in [-3, 3] as intensity, label score > 0
+            intensities = np.ascontiguousarray(raw[:, :1])  # (N, 1)
+        else:
+            intensities = np.ascontiguousarray(raw[:, list(EMOTION_COLUMNS)])  # (N, 6)
         splits[s] = Split(
             features={m: buf.features[m][:n] for m in MODALITIES if m in seqs},
             lengths={m: buf.lengths[m][:n] for m in MODALITIES if m in seqs},
@@ -881,9 +883,11 @@ def _assemble(
         )
         report.samples[s] = n
     report.seconds = round(time.perf_counter() - started, 3)
+    one_column = buffers[SPLITS[0]].labels.shape[1] == 1
     dataset = Dataset(
-        name="mosei",
-        emotions=list(EMOTIONS),
+        name=("mosi" if one_column else "mosei-senti") if task == "sentiment" else "mosei",
+        emotions=[SENTIMENT] if task == "sentiment" else list(EMOTIONS),
+        task=task,
         splits=splits,
         aligned=True,
         source=labels_path,
@@ -896,13 +900,38 @@ def _assemble(
             "eps": report.eps,
             "collapse": report.collapse,
             "reference": "text",
-            "label_columns": list(LABEL_COLUMNS),
+            "label_columns": [SENTIMENT] if one_column else list(LABEL_COLUMNS),
             "samples": dict(report.samples),
         },
     ).validate()
     for line in report.lines():
         log.info("%s", line)
     return CsdConversion(dataset=dataset, report=report, sentiment=sentiment)
+
+
+def label_task(label_dim: int, task: str | None, labels_path: str) -> str:
+    """The task of a conversion from its label file's number of columns.
+
+    7 columns are CMU-MOSEI's "All Labels" (sentiment, then six emotions): ``emotion`` by
+    default, ``sentiment`` takes column 0. 1 column is a sentiment file such as CMU-MOSI's
+    ``CMU_MOSI_Opinion_Labels.csd``: ``sentiment`` only. Anything else, or asking for emotions
+    from a 1-column file, is a one-line :class:`DataFormatError`.
+    """
+    if task not in (None, "emotion", "sentiment"):
+        raise ConfigError(f"unknown task {task!r} (use emotion or sentiment)")
+    if label_dim == len(LABEL_COLUMNS):
+        return task or "emotion"
+    if label_dim == 1:
+        if task == "emotion":
+            raise DataFormatError(
+                f"{labels_path}: 1 label column (a sentiment score, as CMU-MOSI's opinion "
+                "labels) has no emotions; use --task sentiment"
+            )
+        return "sentiment"
+    raise DataFormatError(
+        f"{labels_path}: {label_dim} label columns; expected 1 (sentiment, e.g. CMU-MOSI) or "
+        f"the {len(LABEL_COLUMNS)} CMU-MOSEI 'All Labels' columns ({', '.join(LABEL_COLUMNS)})"
+    )
 
 
 def _first_dim(seq: ComputationalSequence, videos: Sequence[str]) -> int:

@@ -20,6 +20,14 @@ from emotrans.modalities import MODALITIES
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
+TASKS: tuple[str, ...] = ("emotion", "sentiment")
+"""What a dataset's labels mean. ``emotion``: K binary emotion labels. ``sentiment``: one
+continuous score in [-3, 3] per sample, stored as the single label column ``"sentiment"``
+(labels (N, 1) = score > 0, intensities (N, 1) = the score)."""
+
+SENTIMENT: str = "sentiment"
+"""The one label name of a sentiment dataset."""
+
 
 def replace_nonfinite(array: np.ndarray) -> int:
     """Replace NaN and +-inf in ``array`` by 0, in place. Returns how many were replaced.
@@ -147,6 +155,31 @@ class Split:
                 raise DataFormatError(f"{where}: {m} lengths outside 0..{x.shape[1]}")
 
 
+def _score_summary(scores: np.ndarray) -> dict[str, Any]:
+    """Mean, range and sign counts of sentiment scores (N,)."""
+    if scores.size == 0:
+        return {"mean": float("nan"), "min": float("nan"), "max": float("nan"),
+                "negative": 0, "zero": 0, "positive": 0}  # fmt: skip
+    return {
+        "mean": round(float(scores.mean()), 4),
+        "min": float(scores.min()),
+        "max": float(scores.max()),
+        "negative": int((scores < 0).sum()),
+        "zero": int((scores == 0).sum()),
+        "positive": int((scores > 0).sum()),
+    }
+
+
+def split_targets(split: Split, task: str) -> np.ndarray:
+    """What a model is trained to output on ``split``: float32 (N, K) binary labels for the
+    ``emotion`` task, float32 (N, 1) scores (the intensities) for the ``sentiment`` task."""
+    if task == "sentiment":
+        if split.intensities is None:
+            raise DataFormatError("sentiment split without scores (no intensities)")
+        return split.intensities[:, :1].astype(np.float32)
+    return split.labels.astype(np.float32)
+
+
 @dataclass
 class Dataset:
     """A dataset: named splits sharing one list of emotions and one set of modalities.
@@ -160,6 +193,12 @@ class Dataset:
     source : where it was read from (a path), for messages and run configs
     nonfinite : dict ``"split/modality"`` -> number of non-finite feature values replaced by 0
     meta : free-form provenance (format, generator settings, ...), JSON-serialisable
+    task : ``"emotion"`` (K binary emotion labels) or ``"sentiment"`` (one score in [-3, 3]
+        per sample: ``emotions == ["sentiment"]``, the score in ``intensities[:, 0]``, labels
+        ``score > 0``); see :data:`TASKS`
+    extraction : how the features were extracted from raw clips (``emotrans extract``): the
+        extractors' descriptions, the alignment, T, word-timing sources, skipped clips; None
+        for datasets not extracted here (JSON-serialisable)
     """
 
     name: str
@@ -169,6 +208,8 @@ class Dataset:
     source: str = ""
     nonfinite: dict[str, int] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    task: str = "emotion"
+    extraction: dict[str, Any] | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -198,6 +239,7 @@ class Dataset:
             + (f", format={fmt!r}" if fmt else "")
             + f", emotions={emotions}, splits={{{sizes}}}, modalities={shapes}"
             + ("" if self.aligned else ", unaligned")
+            + (f", task={self.task!r}" if self.task != "emotion" else "")
             + ")"
         )
 
@@ -214,6 +256,19 @@ class Dataset:
         where = self.source or self.name
         if len(set(self.emotions)) != len(self.emotions):
             raise DataFormatError(f"{where}: duplicate emotion names {self.emotions}")
+        if self.task not in TASKS:
+            raise DataFormatError(f"{where}: unknown task {self.task!r} (use {', '.join(TASKS)})")
+        if self.task == "sentiment":
+            if list(self.emotions) != [SENTIMENT]:
+                raise DataFormatError(
+                    f"{where}: a sentiment dataset has the one label {SENTIMENT!r}, not "
+                    f"{', '.join(self.emotions) or 'none'}"
+                )
+            for name, split in self.splits.items():
+                if split.intensities is None:
+                    raise DataFormatError(
+                        f"{where} [{name}]: sentiment without scores (no intensities)"
+                    )
         dims: dict[str, int] | None = None
         for name, split in self.splits.items():
             split.validate(f"{where} [{name}]", len(self.emotions))
@@ -259,15 +314,22 @@ class Dataset:
         }
         return replace(self, splits=splits)
 
+    def targets(self, split: str) -> np.ndarray:
+        """The training targets of ``split``: the labels (N, K) as float32 for the emotion
+        task, the scores (N, 1) float32 in [-3, 3] for the sentiment task."""
+        return split_targets(self[split], self.task)
+
     def positives(self, split: str = "train") -> np.ndarray:
         """Number of positive samples per emotion in ``split``, shape (K,)."""
         return self[split].labels.sum(axis=0).astype(np.int64)
 
     def summary(self) -> dict[str, Any]:
-        """JSON-serialisable overview: splits, N, T and D per modality, label counts."""
-        return {
+        """JSON-serialisable overview: splits, N, T and D per modality, label counts (and, for
+        the sentiment task, the scores' mean, range and sign counts per split)."""
+        out = {
             "name": self.name,
             "source": self.source,
+            "task": self.task,
             "emotions": list(self.emotions),
             "modalities": list(self.modalities),
             "aligned": self.aligned,
@@ -283,3 +345,7 @@ class Dataset:
             },
             "nonfinite_replaced": dict(self.nonfinite),
         }
+        if self.task == "sentiment":
+            for k, s in self.splits.items():
+                out["splits"][k]["scores"] = _score_summary(split_targets(s, self.task)[:, 0])
+        return out

@@ -21,7 +21,7 @@ from typing import Any
 
 from emotrans.errors import RunDirError
 from emotrans.experiments.runner import GRID_JSON, read_grid_json
-from emotrans.metrics import METRIC_KEYS, MULTILABEL_KEYS
+from emotrans.metrics import METRIC_KEYS, MULTILABEL_KEYS, SENTIMENT_KEYS
 from emotrans.training.rundir import REQUIRED, RunDir, is_complete
 
 METRICS = METRIC_KEYS
@@ -37,6 +37,13 @@ METRIC_TITLES = {
     "forgetting": "forgetting",
     "target_gain": "target gain",
     "shots": "shots",
+    "mae": "MAE",
+    "corr": "Pearson r",
+    "acc7": "Acc-7",
+    "acc2_nonneg": "Acc-2 (neg/non-neg)",
+    "f1_nonneg": "F1 (neg/non-neg)",
+    "acc2_nonzero": "Acc-2 (neg/pos, non-zero)",
+    "f1_nonzero": "F1 (neg/pos, non-zero)",
 }
 
 
@@ -91,7 +98,8 @@ class CellResult:
     Attributes
     ----------
     name : the cell's name
-    protocol : "standard", "zsl" or "fsl" (from the runs' metrics.json sections)
+    protocol : "standard", "zsl" or "fsl" (from the runs' metrics.json sections), or
+        "sentiment" for runs on a sentiment dataset
     model, modalities, dataset : from the runs' metrics.json
     expected : seeds the grid asked for
     seeds : seeds of the complete runs, ascending
@@ -192,7 +200,9 @@ def _fill(cell: CellResult, path: Path, seed: int, metrics: dict[str, Any]) -> N
     cell.model = cell.model or str(metrics.get("model", ""))
     cell.modalities = cell.modalities or str(metrics.get("modalities", ""))
     cell.dataset = cell.dataset or str(metrics.get("dataset", ""))
-    if "zsl" in metrics:
+    if metrics.get("task") == "sentiment":
+        cell.protocol = "sentiment"
+    elif "zsl" in metrics:
         cell.protocol = "zsl"
     elif "fsl" in metrics:
         cell.protocol = "fsl"
@@ -300,7 +310,8 @@ CSV_COLUMNS = (
 def long_rows(results: GridResults) -> list[dict[str, Any]]:
     """One row per (section, cell, emotion, metric): the content of ``results.csv``.
 
-    Sections: ``test`` (every cell's test split, per emotion, ``average`` and the
+    Sections: ``sentiment`` (a sentiment cell's test metrics: mae, corr, acc7 and Acc-2 / F1
+    in the conventions nonneg and nonzero), ``test`` (every cell's test split, per emotion, ``average`` and the
     ``multilabel`` accuracies), ``zsl_unseen`` / ``zsl_seen`` (zero-shot), ``fsl_before_target``,
     ``fsl_after_target``, ``fsl_before_seen``, ``fsl_after_seen`` (seen average) and ``fsl``
     (forgetting, target gain, shots).
@@ -329,6 +340,10 @@ def long_rows(results: GridResults) -> list[dict[str, Any]]:
 
     for cell in results.cells:
         if not cell.completed:
+            continue
+        if cell.protocol == "sentiment":
+            for k in SENTIMENT_KEYS:
+                add("sentiment", cell, "sentiment", k, cell.stat("splits", "test", "sentiment", k))
             continue
         for e in cell.emotions():
             for k in METRICS:

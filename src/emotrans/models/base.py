@@ -9,6 +9,13 @@ A model maps a batch of utterances to one logit per emotion of its *current emot
 * ``lengths``: dict modality -> int64 tensor (B,), valid steps per row (>= 0);
 * ``logits``: float tensor (B, K), K = ``len(model.emotions)``.
 
+The *task* (:meth:`EmotionModel.set_task`, from the data) says what the outputs mean:
+``"emotion"``, one logit per emotion (binary cross-entropy), or ``"sentiment"``, one output
+named ``"sentiment"`` (K = 1) that is the score itself, in [-3, 3] (regression). Baselines need
+nothing for sentiment (their one head row is a linear regression); a model that scores
+through embeddings may score sentiment differently (the transferable model uses the
+embeddings of two pole names, :meth:`EmotionModel.embedding_names`).
+
 The emotion list is set with :meth:`EmotionModel.set_emotions`. The transferable model scores
 any list of names from their embedding vectors; models without embeddings (the baselines) keep
 one output unit per name they were trained on and get a fresh, untrained unit for a new name.
@@ -33,6 +40,7 @@ import torch
 from torch import nn
 
 from emotrans.config import RunConfig, check_setting, coerce_setting
+from emotrans.data.dataset import SENTIMENT, TASKS
 from emotrans.errors import ConfigError
 from emotrans.modalities import parse_modalities
 
@@ -60,6 +68,7 @@ class EmotionModel(nn.Module, abc.ABC):
         super().__init__()
         self.modalities: tuple[str, ...] = tuple(modalities)
         self.emotions: list[str] = []
+        self.task: str = "emotion"
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -117,7 +126,28 @@ class EmotionModel(nn.Module, abc.ABC):
             check_setting(fields[name], kwargs[name], where)
         return cls.Settings(**kwargs)
 
+    @classmethod
+    def embedding_names(cls, settings: Any, names: Sequence[str], task: str) -> list[str]:
+        """The names whose embedding vectors :meth:`set_emotions` needs to score ``names``
+        in ``task`` (default: ``names`` themselves)."""
+        return list(names)
+
     # -- use -------------------------------------------------------------------------------
+    def set_task(self, task: str) -> None:
+        """Choose the task, ``"emotion"`` (default) or ``"sentiment"``, before
+        :meth:`set_emotions` and before loading weights (a model may add parameters for it).
+        For sentiment the emotion list must be ``["sentiment"]``."""
+        if task not in TASKS:
+            raise ConfigError(f"{self.name}: unknown task {task!r} (use {', '.join(TASKS)})")
+        self.task = task
+
+    def _check_sentiment_names(self, names: Sequence[str]) -> None:
+        if self.task == "sentiment" and list(names) != [SENTIMENT]:
+            raise ConfigError(
+                f"{self.name}: the sentiment task scores the one output {SENTIMENT!r}, not "
+                f"{', '.join(map(str, names)) or 'nothing'}"
+            )
+
     @abc.abstractmethod
     def set_emotions(
         self, names: Sequence[str], vectors: np.ndarray | torch.Tensor | None = None

@@ -108,7 +108,9 @@ class HeadModel(EmotionModel):
     def set_emotions(
         self, names: Sequence[str], vectors: np.ndarray | torch.Tensor | None = None
     ) -> None:
-        """Choose the K emotions scored; ``vectors`` is ignored (no embeddings used)."""
+        """Choose the K emotions scored; ``vectors`` is ignored (no embeddings used). In the
+        sentiment task the one row ``"sentiment"`` is a linear regression of the score."""
+        self._check_sentiment_names(names)
         self.head.set_emotions(names)
         self.emotions = list(self.head.emotions)
 

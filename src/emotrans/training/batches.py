@@ -13,12 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from emotrans.data.dataset import Split
+from emotrans.data.dataset import Split, split_targets
 
 
 @dataclass
 class TensorSplit:
-    """A split as torch tensors: features (N, T_m, D_m), lengths (N,), labels (N, K) float32."""
+    """A split as torch tensors: features (N, T_m, D_m), lengths (N,), labels (N, K) float32.
+
+    ``labels`` are the training targets: the binary labels for the emotion task, the scores
+    (N, 1) in [-3, 3] for the sentiment task."""
 
     features: dict[str, torch.Tensor]
     lengths: dict[str, torch.Tensor]
@@ -26,12 +29,14 @@ class TensorSplit:
     ids: np.ndarray
 
     @classmethod
-    def from_split(cls, split: Split, modalities: Sequence[str]) -> TensorSplit:
+    def from_split(
+        cls, split: Split, modalities: Sequence[str], task: str = "emotion"
+    ) -> TensorSplit:
         features = {
             m: torch.from_numpy(np.ascontiguousarray(split.features[m])) for m in modalities
         }
         lengths = {m: torch.from_numpy(split.lengths[m].astype(np.int64)) for m in modalities}
-        labels = torch.from_numpy(split.labels.astype(np.float32))
+        labels = torch.from_numpy(split_targets(split, task))
         return cls(features, lengths, labels, split.ids)
 
     @property

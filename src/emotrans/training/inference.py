@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from emotrans.config import RunConfig
-from emotrans.data.dataset import Split
+from emotrans.data.dataset import Split, split_targets
 from emotrans.embeddings import load_source
-from emotrans.metrics import compute_metrics
+from emotrans.metrics import compute_metrics, compute_sentiment_metrics
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import model_class
 from emotrans.training.batches import TensorSplit
@@ -96,19 +96,23 @@ def predict_logits(
 
 
 def emotion_vectors(
-    config: RunConfig, names: list[str], isolated: bool = True
+    config: RunConfig, names: list[str], isolated: bool = True, task: str = "emotion"
 ) -> tuple[np.ndarray | None, int]:
     """Embedding rows of ``names`` from ``config.embeddings``, for models that use embeddings.
 
-    With ``isolated`` a sentence-model source embeds in a short-lived child process, so the
+    The names embedded are those the model needs to score ``names`` in ``task``
+    (:meth:`~emotrans.models.base.EmotionModel.embedding_names`; e.g. the transferable model's
+    two pole names for sentiment). With ``isolated`` a sentence-model source embeds in a short-lived child process, so the
     model (about 0.3 GB with its libraries) never adds to the memory of a training run.
 
     Returns
     -------
     (vectors of shape (K, d), d), or (None, 0) when ``config.model`` uses no embeddings
     """
-    if not model_class(config.model).uses_embeddings:
+    cls = model_class(config.model)
+    if not cls.uses_embeddings:
         return None, 0
+    names = cls.embedding_names(cls.settings_from(config.model_settings), names, task)
     source = load_source(config.embeddings)
     vectors = source.embed_isolated(names) if isolated else source.embed(names)
     return vectors, int(vectors.shape[1])
@@ -127,18 +131,22 @@ def split_metrics(
     config: RunConfig,
     thresholds: list[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Metrics (docs/design.md, "Metrics") of ``model`` on ``split``.
+    """Metrics (docs/design.md, "Metrics") of ``model`` on ``split``: the emotion metrics, or
+    the sentiment metrics when ``model.task`` is ``"sentiment"`` (its one output is the score,
+    compared with the split's scores).
 
     Parameters
     ----------
     model : scores ``emotions`` (its emotion list is used as is)
-    split : labels of shape (N, K) in ``emotions`` order
+    split : labels of shape (N, K) in ``emotions`` order (sentiment: scores as intensities)
     config : device, precision and the default decision threshold
     thresholds : per-emotion decision thresholds (K,); default ``config.threshold``
     """
-    data = TensorSplit.from_split(split, model.modalities)
+    data = TensorSplit.from_split(split, model.modalities, model.task)
     logits = predict_logits(
         model, data, PREDICT_BATCH_SIZE, resolve_device(config.device), config.precision
     )
+    if model.task == "sentiment":
+        return compute_sentiment_metrics(split_targets(split, model.task), logits)
     threshold = config.threshold if thresholds is None else np.asarray(thresholds)
     return compute_metrics(split.labels, sigmoid(logits), emotions, threshold=threshold)

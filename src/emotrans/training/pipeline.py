@@ -24,7 +24,13 @@ from emotrans.data.dataset import Dataset
 from emotrans.data.formats import get_format
 from emotrans.data.synthetic import oracle_logits
 from emotrans.errors import ConfigError
-from emotrans.metrics import average_key, compute_metrics, tune_thresholds
+from emotrans.metrics import (
+    LOWER_IS_BETTER,
+    SENTIMENT_KEYS,
+    average_key_for,
+    compute_metrics,
+    tune_thresholds,
+)
 from emotrans.modalities import modality_code, parse_modalities
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, resolve_config
@@ -37,7 +43,7 @@ from emotrans.training.inference import (
     split_metrics,
 )
 from emotrans.training.plans import Plan, prepare
-from emotrans.training.rundir import staging_dir
+from emotrans.training.rundir import RunDir, staging_dir
 from emotrans.training.runs import TrainedRun, load_run, write_run
 from emotrans.training.trainer import FitResult, Trainer, pos_weights, seed_everything
 
@@ -74,21 +80,39 @@ def training_data(config: RunConfig, data: Dataset | str | None = None) -> Datas
     return dataset
 
 
-def selection_key(config: RunConfig, dataset_name: str) -> str:
-    """The validation average used for model selection."""
-    return average_key(dataset_name) if config.select_metric == "auto" else config.select_metric
+def selection_key(config: RunConfig, dataset_name: str, task: str = "emotion") -> str:
+    """The validation figure used for model selection (the MAE for sentiment, lower is
+    better); a figure of the other task is a one-line :class:`ConfigError`."""
+    if config.select_metric == "auto":
+        return average_key_for(dataset_name, task)
+    key = config.select_metric
+    sentiment_key = key in SENTIMENT_KEYS
+    if key != "loss" and sentiment_key != (task == "sentiment"):
+        wanted = (
+            f"one of {', '.join(SENTIMENT_KEYS)}, loss or auto"
+            if task == "sentiment"
+            else "wacc, acc, f1, auc, loss or auto"
+        )
+        raise ConfigError(f"--select-metric {key}: a {task} dataset is selected on {wanted}")
+    return key
 
 
-def build(config: RunConfig, dims: dict[str, int], names: list[str]) -> tuple[EmotionModel, int]:
-    """A fresh model for ``config`` scoring ``names``; returns (model, embedding_dim)."""
-    vectors, dim = emotion_vectors(config, names)
+def build(
+    config: RunConfig, dims: dict[str, int], names: list[str], task: str = "emotion"
+) -> tuple[EmotionModel, int]:
+    """A fresh model for ``config`` scoring ``names`` in ``task``; returns
+    (model, embedding_dim)."""
+    vectors, dim = emotion_vectors(config, names, task=task)
     model = build_model(config, dims, dim)
+    model.set_task(task)
     model.set_emotions(names, vectors)
     return model, dim
 
 
 def oracle_metrics(dataset: Dataset, config: RunConfig) -> dict[str, Any] | None:
     """Metrics of the synthetic generator's planted scores, when the data came from it."""
+    if dataset.task != "emotion":
+        return None  # the oracle is a probability of each label, not a score
     if not (dataset.source or config.data):
         return None  # built in memory: no generator folder to look in
     source = Path(dataset.source or config.data)
@@ -161,7 +185,7 @@ def fit_run(
     log.info("%s: %d trainable parameters", config.model, n_params)
     if on_start is not None:
         on_start(model, n_params)
-    key = selection_key(config, dataset.name)
+    key = selection_key(config, dataset.name, dataset.task)
     fit, thresholds = _fit(model, plan, config, key, progress)
     metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params)
     info = {
@@ -169,6 +193,7 @@ def fit_run(
         "modalities": list(model.modalities),
         "dims": {m: int(d) for m, d in plan.train.dims.items()},
         "embedding_dim": dim,
+        "task": dataset.task,
         "emotions": list(model.emotions),
         "trained_emotions": list(plan.train.emotions),
         "thresholds": thresholds,
@@ -181,7 +206,7 @@ def _start_model(plan: Plan, config: RunConfig) -> tuple[EmotionModel, int]:
     """The plan's starting model (few-shot fine-tuning) or a fresh one: (model, embedding_dim)."""
     if plan.model is not None:
         return plan.model
-    return build(config, plan.train.dims, list(plan.train.emotions))
+    return build(config, plan.train.dims, list(plan.train.emotions), plan.train.task)
 
 
 def _fit(
@@ -189,8 +214,8 @@ def _fit(
 ) -> tuple[FitResult, list[float] | None]:
     """Train ``model`` on the plan's data; returns the fit and the tuned thresholds (or None)."""
     train_ds = plan.train
-    train = TensorSplit.from_split(train_ds["train"], model.modalities)
-    valid = TensorSplit.from_split(train_ds["valid"], model.modalities)
+    train = TensorSplit.from_split(train_ds["train"], model.modalities, train_ds.task)
+    valid = TensorSplit.from_split(train_ds["valid"], model.modalities, train_ds.task)
     trainer = Trainer(
         config,
         select_key=key,
@@ -198,18 +223,19 @@ def _fit(
         lr=plan.lr,
         epochs=plan.epochs,
         select_weights=plan.select_weights,
+        task=train_ds.task,
     )
     memory = None if plan.memory is None else TensorSplit.from_split(plan.memory, model.modalities)
     fit = trainer.fit(
         model,
         train,
         valid,
-        pos_weights(train_ds["train"].labels),
+        pos_weights(train_ds["train"].labels) if train_ds.task == "emotion" else None,
         memory=memory,
         mode=plan.step_mode,
     )
     thresholds = None
-    if config.tune_thresholds:
+    if config.tune_thresholds and train_ds.task == "emotion":
         logits = predict_logits(model, valid, PREDICT_BATCH_SIZE, trainer.device, config.precision)
         thresholds = tune_thresholds(train_ds["valid"].labels, sigmoid(logits)).tolist()
     return fit, thresholds
@@ -230,12 +256,14 @@ def _run_metrics(
     names = list(train_ds.emotions)
     metrics: dict[str, Any] = {
         "dataset": dataset.name,
+        "task": dataset.task,
         "model": config.model,
         "modalities": modality_code(model.modalities),
         "emotions": names,
         "best_epoch": fit.best_epoch,
         "epochs_run": len(fit.history),
         "select_metric": key,
+        "select_lower_is_better": key in LOWER_IS_BETTER,
         "num_parameters": n_params,
         "train_samples": train_ds["train"].n,
         "thresholds": thresholds,
@@ -298,8 +326,18 @@ def evaluate_run(
     ``metrics.json`` for the same data. With ``emotions``, the full split (no protocol
     filtering) is scored on those label columns, which must exist in the data.
     """
+    task = str(RunDir(run_dir).model_info().get("task", "emotion"))
+    if task == "sentiment" and emotions is not None:
+        raise ConfigError(
+            f"{run_dir}: a sentiment run scores the one output 'sentiment'; --emotions is for "
+            "emotion runs"
+        )
     model, config, info = load_run(run_dir, emotions)
     dataset = load_data(config, data)
+    if dataset.task != task:
+        raise ConfigError(
+            f"{dataset.source}: a {dataset.task} dataset, but {run_dir} was trained for {task}"
+        )
     if config.emotions and emotions is None:
         dataset = dataset.select_emotions(config.emotions)
     if emotions is None:

@@ -58,6 +58,12 @@ def prepare(dataset: Dataset, config: RunConfig) -> Plan:
     """The plan for ``config`` (standard, zero-shot or few-shot) on ``dataset``."""
     if config.zsl and config.fsl:
         raise ConfigError("choose either zero-shot (--zsl) or few-shot (--fsl), not both")
+    if dataset.task == "sentiment" and (config.zsl or config.fsl):
+        flag = "--zsl" if config.zsl else "--fsl"
+        raise ConfigError(
+            f"{flag}: zero-shot and few-shot are emotion protocols; "
+            f"{dataset.source or dataset.name} is a sentiment dataset (one score per sample)"
+        )
     if config.zsl:
         return _zero_shot_plan(dataset, config)
     if config.fsl:

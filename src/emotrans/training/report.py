@@ -5,9 +5,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from emotrans.metrics import METRIC_KEYS
+from emotrans.metrics import METRIC_KEYS, SENTIMENT_CONVENTIONS, SENTIMENT_KEYS
 
 METRIC_TITLES = {"wacc": "weighted acc", "f1": "F1", "auc": "AUC", "acc": "accuracy"}
+SENTIMENT_TITLES = {
+    "mae": "MAE",
+    "corr": "Pearson r",
+    "acc7": "Acc-7",
+    "acc2_nonneg": "Acc-2 (neg/non-neg)",
+    "f1_nonneg": "F1 (neg/non-neg)",
+    "acc2_nonzero": "Acc-2 (neg/pos, non-zero)",
+    "f1_nonzero": "F1 (neg/pos, non-zero)",
+}
+"""Column titles of the sentiment metrics; each Acc-2 and F1 names its convention."""
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -16,8 +26,31 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def sentiment_table(m: dict[str, Any], title_col: str = "task") -> str:
+    """Markdown table of a split's sentiment metrics (one row), and the two conventions."""
+    values = m["sentiment"]
+    head = [title_col, *(SENTIMENT_TITLES[k] for k in SENTIMENT_KEYS), "samples"]
+    cells = ["sentiment", *(fmt(values.get(k)) for k in SENTIMENT_KEYS)]
+    cells.append(f"{m.get('n', '')} ({m.get('n_nonzero', '')} non-zero)")
+    conventions = m.get("conventions") or SENTIMENT_CONVENTIONS
+    return "\n".join(
+        [
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+            "| " + " | ".join(cells) + " |",
+            "",
+            f"neg/non-neg: {conventions['nonneg']}; neg/pos, non-zero: "
+            f"{conventions['nonzero']}. MAE: lower is better. Acc-7: scores rounded to the "
+            "integers -3..3.",
+        ]
+    )
+
+
 def metrics_table(m: dict[str, Any], title_col: str = "emotion", positives: bool = True) -> str:
-    """Markdown table: one row per emotion plus the average row."""
+    """Markdown table: one row per emotion plus the average row (the sentiment table for the
+    metrics of a sentiment split)."""
+    if "sentiment" in m:
+        return sentiment_table(m)
     head = [title_col, *(METRIC_TITLES[k] for k in METRIC_KEYS)]
     if positives and "positives" in m:
         head.append("positives")

@@ -75,13 +75,15 @@ def load_run(
     info = run.model_info()
     state = run.load_state()
     trained = list(info["emotions"])
-    vectors, dim = emotion_vectors(config, trained)
+    task = str(info.get("task", "emotion"))  # runs written before the task: emotion
+    vectors, dim = emotion_vectors(config, trained, task=task)
     if vectors is not None and dim != info["embedding_dim"]:
         raise RunDirError(
             f"{run_dir}: embedding source {config.embeddings!r} gives {dim}-d vectors but the "
             f"model was trained with {info['embedding_dim']}-d"
         )
     model = build_model(config, {m: int(d) for m, d in info["dims"].items()}, info["embedding_dim"])
+    model.set_task(task)
     model.set_emotions(trained, vectors)
     try:
         model.load_state_dict(state)
@@ -91,6 +93,8 @@ def load_run(
             f"{run_dir}/model.safetensors: does not match the model ({first})"
         ) from None
     if emotions is not None and list(emotions) != trained:
+        if task == "sentiment":
+            raise RunDirError(f"{run_dir}: a sentiment run cannot score other names ({emotions})")
         new_vectors, _ = emotion_vectors(config, list(emotions))
         model.set_emotions(list(emotions), new_vectors)
     model.eval()

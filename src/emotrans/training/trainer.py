@@ -5,6 +5,10 @@ labels, gradient-norm clipping, ReduceLROnPlateau on the validation loss, early 
 validation average (weighted accuracy for CMU-MOSEI, accuracy for IEMOCAP), and the best
 epoch's weights restored at the end. Model selection only ever looks at the validation split.
 
+The sentiment task (one score per sample) is a regression: L1 loss (mean absolute error, the
+MulT choice) or MSE (``RunConfig.sentiment_loss``) on the model's one output, and selection on
+the validation MAE by default (lower is better).
+
 Two extra step modes serve the continual few-shot protocol: ``"agem"`` projects the gradient of
 a training batch when it conflicts with the gradient on a batch of an episodic memory (A-GEM,
 Chaudhry et al. 2019), and ``"replay"`` alternates steps on training and memory batches.
@@ -28,7 +32,7 @@ from tqdm.auto import tqdm
 
 from emotrans.config import RunConfig
 from emotrans.data.dataset import Split
-from emotrans.metrics import compute_metrics
+from emotrans.metrics import LOWER_IS_BETTER, compute_metrics, compute_sentiment_metrics
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
@@ -63,8 +67,10 @@ def pos_weights(labels: np.ndarray) -> np.ndarray:
     return weight.astype(np.float32)
 
 
-def _as_tensors(data: TensorSplit | Split, model: EmotionModel) -> TensorSplit:
-    return data if isinstance(data, TensorSplit) else TensorSplit.from_split(data, model.modalities)
+def _as_tensors(data: TensorSplit | Split, model: EmotionModel, task: str) -> TensorSplit:
+    if isinstance(data, TensorSplit):
+        return data
+    return TensorSplit.from_split(data, model.modalities, task)
 
 
 @dataclass
@@ -83,12 +89,15 @@ class Trainer:
     Parameters
     ----------
     config : run settings (optimiser, schedule, early stopping, device, precision)
-    select_key : validation average that selects the best epoch: "wacc", "acc", "f1", "auc",
-        or "loss" (lower is better)
+    select_key : validation figure that selects the best epoch: "wacc", "acc", "f1", "auc",
+        or "loss" (lower is better); for sentiment "mae" (lower is better), "corr", "acc7",
+        "acc2_nonneg", "f1_nonneg", "acc2_nonzero" or "f1_nonzero" (or "loss")
     lr, epochs : override ``config.lr`` / ``config.epochs`` (fine-tuning uses this)
     progress : show a progress bar per epoch on stderr
     select_weights : optional (K,) weights of the emotions in the selection score (default:
         the plain average); the history then also records it as ``valid_selection``
+    task : "emotion" (binary cross-entropy per emotion) or "sentiment" (regression of the
+        one output on the score)
     """
 
     def __init__(
@@ -99,8 +108,10 @@ class Trainer:
         epochs: int | None = None,
         progress: bool = False,
         select_weights: np.ndarray | None = None,
+        task: str = "emotion",
     ) -> None:
         self.config = config
+        self.task = task
         self.select_key = select_key
         self.select_weights = None if select_weights is None else np.asarray(select_weights, float)
         self.lr = config.lr if lr is None else lr
@@ -109,6 +120,8 @@ class Trainer:
         self.device = resolve_device(config.device)
 
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
+        if self.task == "sentiment":
+            return nn.MSELoss() if self.config.sentiment_loss == "mse" else nn.L1Loss()
         return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, device=self.device))
 
     def evaluate(
@@ -133,6 +146,10 @@ class Trainer:
         """(selection score, validation average of select_key or nan for loss)."""
         if self.select_key == "loss":
             return -valid_loss, float("nan")
+        if self.task == "sentiment":
+            value = compute_sentiment_metrics(labels, logits)["sentiment"][self.select_key]
+            score = -value if self.select_key in LOWER_IS_BETTER else value
+            return (score if math.isfinite(score) else -math.inf), value
         metrics = compute_metrics(labels, sigmoid(logits), names, threshold=self.config.threshold)
         value = metrics["average"][self.select_key]
         score = value
@@ -177,8 +194,10 @@ class Trainer:
             raise ValueError(f"mode must be one of {STEP_MODES}")
         if mode != "standard" and memory is None:
             raise ValueError(f"mode {mode!r} needs a memory split")
-        train, valid = _as_tensors(train, model), _as_tensors(valid, model)
-        memory = None if memory is None else _as_tensors(memory, model)
+        train, valid = _as_tensors(train, model, self.task), _as_tensors(valid, model, self.task)
+        memory = None if memory is None else _as_tensors(memory, model, self.task)
+        if pos_weight is None and self.task == "sentiment":
+            pos_weight = np.ones(1, np.float32)  # unused by the regression losses
         if pos_weight is None:
             pos_weight = pos_weights(train.labels.numpy())
         cfg = self.config

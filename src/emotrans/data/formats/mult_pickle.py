@@ -154,6 +154,7 @@ def load_mult(path: str | Path, splits: Sequence[str] = SPLITS) -> Dataset:
         source=str(path),
         nonfinite=nonfinite,
         meta={"format": "mult-noalign" if "noalign" in path.stem else "mult"},
+        task="sentiment" if tuple(emotions or ()) == SENTIMENT else "emotion",
     )
     return dataset.validate()
 

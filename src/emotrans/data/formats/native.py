@@ -3,6 +3,8 @@
 Layout (``.h5``)::
 
     attrs["manifest"]            JSON: {"format": "emotrans", "version": 1, "name", "emotions",
+                                 "task" (optional, "emotion" when absent),
+                                 "extraction" (optional: emotrans extract's record),
                                  "aligned", "source", "meta", "nonfinite", "splits",
                                  "modalities"}
     /<split>/features/<modality> float32 (N, T_m, D_m), left zero padded
@@ -73,6 +75,8 @@ def save_native(dataset: Dataset, path: str | Path) -> Path:
         "version": VERSION,
         "name": dataset.name,
         "emotions": list(dataset.emotions),
+        "task": dataset.task,
+        "extraction": dataset.extraction,
         "aligned": bool(dataset.aligned),
         "source": dataset.source,
         "meta": dataset.meta,
@@ -189,6 +193,8 @@ def load_native(path: str | Path) -> Dataset:
         source=str(path),
         nonfinite={str(k): int(v) for k, v in manifest.get("nonfinite", {}).items()},
         meta=dict(manifest.get("meta") or {}),
+        task=str(manifest.get("task", "emotion")),  # files written before the task: emotion
+        extraction=manifest.get("extraction"),  # emotrans extract's record, else None
     )
     return dataset.validate()
 

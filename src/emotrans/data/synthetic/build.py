@@ -99,6 +99,7 @@ def synthesize(
         splits=splits,
         aligned=aligned,
         source=f"synthetic:{spec.name}",
+        task="sentiment" if spec.kind == "sentiment" else "emotion",
         meta={
             "format": "synthetic",
             "synthetic": {
@@ -131,7 +132,7 @@ def generate(
 
     Parameters
     ----------
-    dataset : ``"mosei"``, ``"iemocap"``, ``"iemocap9"`` or ``"mosei-senti"``
+    dataset : ``"mosei"``, ``"iemocap"``, ``"iemocap9"``, ``"mosei-senti"`` or ``"mosi"``
     scale : multiplies every split size (rounded half up, at least 8 per split)
     seed : world and sample seed; the same seed gives the same data
     embeddings : embedding source spec of the emotion vectors (``"random:0"``, ``"default"``,

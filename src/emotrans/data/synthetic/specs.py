@@ -78,6 +78,19 @@ SPECS: dict[str, DatasetSpec] = {
         formats=("mult", "mult-noalign", "native"),
         unaligned_steps={"text": 50, "audio": 500, "vision": 500},
     ),
+    # CMU-MOSI: 2,199 opinion segments of 93 videos, the usual 1,284 / 229 / 686 split, T = 50
+    # as in MulT's pickles. The feature dims are the generator's (300 / 74 / 35), not those of
+    # any published MOSI feature set.
+    "mosi": DatasetSpec(
+        name="mosi",
+        emotions=mult_pickle.SENTIMENT,
+        sizes=(1284, 229, 686),
+        steps=50,
+        kind="sentiment",
+        rates=(),
+        formats=("mult", "mult-noalign", "native"),
+        unaligned_steps={"text": 50, "audio": 375, "vision": 500},
+    ),
 }
 """The synthetic datasets by name."""
 
