@@ -19,7 +19,7 @@ from emotrans.errors import EmotransError
 from emotrans.version import __version__
 
 # Order here is the order in `emotrans --help`.
-_COMMAND_MODULES = ("demo", "data", "embed", "train", "predict", "models", "grid")
+_COMMAND_MODULES = ("demo", "data", "extract", "embed", "train", "predict", "models", "grid")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -267,6 +267,33 @@ class ProcessExecutor:
         self._futures.clear()
 
 
+def connect_ray(address: str | None = None, local_cpus: int | None = None) -> tuple[Any, bool]:
+    """Ray, connected to the cluster at ``address`` (default ``"auto"``: this machine's
+    cluster or ``RAY_ADDRESS``), or to a local instance with ``local_cpus`` CPUs started when
+    none runs. Returns ``(ray, owns)``: ``owns`` when this call started Ray (the caller shuts
+    it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--executor ray needs Ray: pip install 'emotrans[ray]' (or 'ray[default]')"
+        ) from None
+    if ray.is_initialized():
+        return ray, False
+    try:
+        ray.init(address=address or "auto", log_to_driver=False)
+    except ConnectionError:
+        if address not in (None, "auto"):
+            raise ConfigError(f"--ray-address {address}: no Ray cluster there") from None
+        log.info("no running Ray cluster found; starting a local Ray instance")
+        ray.init(
+            num_cpus=local_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    return ray, True
+
+
 class RayExecutor:
     """Submits tasks as Ray tasks (``--executor ray``).
 
@@ -281,27 +308,8 @@ class RayExecutor:
     def __init__(
         self, jobs: int, threads: int, address: str | None = None, local_cpus: int | None = None
     ) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError(
-                "--executor ray needs Ray: pip install 'emotrans[ray]' (or 'ray[default]')"
-            ) from None
+        ray, self._owns = connect_ray(address, local_cpus)
         self._ray = ray
-        self._owns = False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address or "auto", log_to_driver=False)
-            except ConnectionError:
-                if address not in (None, "auto"):
-                    raise ConfigError(f"--ray-address {address}: no Ray cluster there") from None
-                log.info("no running Ray cluster found; starting a local Ray instance")
-                ray.init(
-                    num_cpus=local_cpus or os.cpu_count() or 1,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                )
-            self._owns = True
         self.slots = max(1, jobs)
         self.threads = max(1, threads)
         self._remote = ray.remote(num_cpus=self.threads, max_retries=0)(execute_task)
@@ -325,6 +333,54 @@ class RayExecutor:
             except Exception as exc:  # the worker died or the task could not be shipped
                 outcomes.append(RunOutcome(task.run_id, "failed", False, 0.0, error=one_line(exc)))
         return outcomes
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for ref in list(self._refs):
+                try:
+                    self._ray.cancel(ref, force=True)
+                except Exception:  # already finished or not cancellable
+                    pass
+        self._refs.clear()
+        if self._owns:
+            self._ray.shutdown()
+
+
+class RayPool:
+    """Runs ``fn(job)`` for any function as Ray tasks, with the interface of
+    :class:`emotrans.media.pool.ProcessPool` (``submit(fn, job)``, ``wait() -> [(job,
+    result or exception)]``), so ``emotrans extract --executor ray`` sends clips to the same
+    cluster the grids use. Each task reserves ``cpus`` CPUs; at most ``jobs`` run at once.
+    The workers need emotrans and must see the media and the cache at the same paths."""
+
+    def __init__(
+        self, jobs: int, cpus: int = 1, address: str | None = None, local_cpus: int | None = None
+    ) -> None:
+        self._ray, self._owns = connect_ray(address, local_cpus)
+        self.slots = max(1, jobs)
+        self.cpus = max(1, cpus)
+        self._remote: dict[Any, Any] = {}
+        self._refs: dict[Any, Any] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def submit(self, fn: Any, job: Any) -> None:
+        if fn not in self._remote:
+            self._remote[fn] = self._ray.remote(num_cpus=self.cpus, max_retries=0)(fn)
+        self._refs[self._remote[fn].remote(job)] = job
+
+    def wait(self) -> list[tuple[Any, Any]]:
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1)
+        out = []
+        for ref in ready:
+            job = self._refs.pop(ref)
+            try:
+                out.append((job, self._ray.get(ref)))
+            except Exception as exc:  # the worker died or the job could not be shipped
+                out.append((job, exc))
+        return out
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
