@@ -5,6 +5,7 @@ and the `emotrans extract` command."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,8 +46,9 @@ def _labelled(root: Path, n: int = 12) -> Path:
     return _manifest(root, rows)
 
 
-def _settings(**kw):
-    return make_settings("fake-audio", "fake-vision", "fake-text", timing=TIMING, **kw)
+def _settings(standardize=False, **kw):
+    s = make_settings("fake-audio", "fake-vision", "fake-text", timing=TIMING, **kw)
+    return dataclasses.replace(s, standardize=standardize)
 
 
 def test_aligned_rows_are_the_csd_collapse_onto_each_word_with_the_last_t_words(tmp_path):
@@ -90,6 +92,7 @@ def test_unaligned_audio_is_averaged_to_ten_per_second_vision_per_frame_each_wit
     write_clip(tmp_path / "a.mp4", duration=2.0, value=1.0)
     raw = read_layout(_manifest(tmp_path, [{"path": "a.mp4", "label": "x", "split": "test"}]))
     s = make_settings("fake-audio", "fake-vision", None, aligned=False, seq_len={"vision": 15})
+    s = dataclasses.replace(s, standardize=False)
     res = extract_dataset(raw, s)
     split = res.dataset["test"]
     assert not res.dataset.aligned
@@ -209,3 +212,20 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys):
     assert "unknown modality 'sound'" in capsys.readouterr().err
     assert main([*base, *FAKE, "--option", "colour=red"]) == 2
     assert "unknown option(s) colour" in capsys.readouterr().err
+
+
+def test_audio_and_vision_are_z_scored_with_train_statistics_that_like_reuses(tmp_path):
+    raw = read_layout(_labelled(tmp_path, 12))
+    res = extract_dataset(raw, _settings(standardize=True))
+    train = res.dataset["train"]
+    x, n = train.features["audio"], train.lengths["audio"]
+    rows = np.concatenate([x[i, -n[i] :] for i in range(train.n)])
+    np.testing.assert_allclose(rows.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(rows.std(0), 1, atol=1e-4)
+    assert np.all(x[0, : -n[0]] == 0)  # padding stays zero
+    assert res.dataset["train"].features["text"][0, -1, 0] == 5  # text untouched ("three")
+    stats = res.record["standardized"]
+    assert set(stats) == {"audio", "vision"}
+    again = extract_dataset(raw, dataclasses.replace(_settings(), standardize=stats))
+    np.testing.assert_allclose(again.dataset["test"].features["audio"],
+                               res.dataset["test"].features["audio"], rtol=1e-6)  # fmt: skip

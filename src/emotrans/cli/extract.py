@@ -121,6 +121,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="word timing for clips without the dataset's own: a function clip -> Words "
         "(default %(default)s: forced alignment of the transcript, else speech recognition)",
     )
+    p.add_argument(
+        "--raw-values",
+        action="store_true",
+        help="keep the extractors' raw values (default: audio and vision z-scored per "
+        "dimension with the train split's statistics, recorded for --like)",
+    )
     p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel workers")
     p.add_argument(
         "--cache",
@@ -266,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
             timing=args.timing,
             extractor_settings=extractor_settings,
         )
+        if args.raw_values:
+            settings = dataclasses.replace(settings, standardize=False)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
     cache = None if args.cache == "off" else (args.cache or str(out.with_suffix(".cache")))

@@ -17,7 +17,9 @@ pool passed in), one clip per job:
    the word, averaged; a word without rows gets zeros), text has one row per word, and the last
    T words are kept with zeros in front, one length shared by the modalities. Unaligned: each
    modality at its own rate (audio averaged onto fixed windows, by default 10 per second, with
-   the same collapse; vision at its frame rate; text per word), each cut to its own T.
+   the same collapse; vision at its frame rate; text per word), each cut to its own T. Audio
+   and vision are then z-scored per dimension with the train split's statistics, which the
+   record keeps so that new clips are scaled identically (``--like``).
 4. **Failures.** A clip that cannot be processed (missing, empty, undecodable, no audio
    stream, no face, no words) becomes a :class:`ClipFailure` with the stage and the reason;
    nothing is dropped silently: the caller decides whether failures are fatal, and the
@@ -52,6 +54,7 @@ from emotrans.data.dataset import SPLITS, Dataset, Split, replace_nonfinite
 from emotrans.errors import ConfigError, EmotransError, MediaError
 from emotrans.media.extractors.base import Clip, Extractor, Features, Words
 from emotrans.media.extractors.registry import from_description, get_extractor
+from emotrans.media.io import load_audio
 from emotrans.media.layouts.base import RawDataset
 from emotrans.media.pool import ClipPool, local_pool
 from emotrans.modalities import MODALITIES
@@ -89,6 +92,10 @@ class ExtractionSettings:
     seq_len : modality -> T (aligned: one T for all, the largest given is used)
     rates : unaligned rows per second of audio / vision (None: as extracted)
     timing : ``"module:function"``, ``f(clip) -> Words``, for clips without the dataset's timing
+    standardize : True: z-score audio and vision per dimension with the train split's mean and
+        standard deviation (raw openSMILE descriptors reach thousands, which saturates the
+        models' recurrent layers); a mapping modality -> {"mean", "std"}: apply those recorded
+        statistics (``--like``); False: keep the raw values
     """
 
     extractors: dict[str, tuple[str, dict[str, Any]]]
@@ -96,6 +103,7 @@ class ExtractionSettings:
     seq_len: dict[str, int] = field(default_factory=dict)
     rates: dict[str, float | None] = field(default_factory=lambda: dict(UNALIGNED_RATES))
     timing: str = DEFAULT_TIMING
+    standardize: dict[str, dict[str, list[float]]] | bool = True
 
     def lengths(self) -> dict[str, int]:
         """T per extracted modality (aligned: the same T everywhere)."""
@@ -171,6 +179,7 @@ def settings_like(record: dict[str, Any]) -> ExtractionSettings:
         seq_len=seq_len,
         rates=rates,
         timing=record.get("timing", {}).get("function", DEFAULT_TIMING),
+        standardize=record.get("standardized") or False,
     )
 
 
@@ -350,10 +359,26 @@ def _store_cached(
         raise
 
 
+SILENCE_PEAK = 1e-4
+"""Audio whose peak amplitude (of 1.0) stays below this is silent: it has no words, whatever a
+recogniser or aligner would make of it (pocketsphinx hears words in digital silence)."""
+
+
+def _check_not_silent(clip: Clip) -> None:
+    """Raise :class:`MediaError` when the clip's audio is silent (only for real media files:
+    a timing function given for tests may read anything)."""
+    audio = load_audio(clip.path, clip.start, clip.end)
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak < SILENCE_PEAK:
+        raise MediaError(f"{clip.path}: silent audio (peak {peak:.1e}), so no words")
+
+
 def _words(clip: Clip, timing: str) -> Words:
     if clip.words is not None:
         words = clip.words
     else:
+        if timing == DEFAULT_TIMING:
+            _check_not_silent(clip)
         words = _resolve(timing)(clip)
     keep = (words.intervals[:, 1] - words.intervals[:, 0]) > EPS if len(words.tokens) else []
     if len(words.tokens) and not np.all(keep):
@@ -557,6 +582,48 @@ class _Assembler:
         return out
 
 
+STANDARDIZED = ("audio", "vision")
+"""Modalities z-scored by default (text vectors keep their geometry)."""
+
+
+def standardize_splits(
+    splits: dict[str, Split], stats: dict[str, dict[str, list[float]]] | bool
+) -> dict[str, dict[str, list[float]]] | None:
+    """z-score the valid steps of audio and vision in place, padding left at zero.
+
+    ``stats`` True: computed from the ``train`` split's valid steps (std below 1e-6 -> 1);
+    a mapping: applied as given. Returns the statistics used (None when nothing was done).
+    """
+    if stats is False:
+        return None
+    if stats is True:
+        train = splits.get("train")
+        if train is None or train.n == 0:
+            return None
+        stats = {}
+        for m in STANDARDIZED:
+            if m not in train.features:
+                continue
+            x, lengths = train.features[m], train.lengths[m]
+            t = x.shape[1]
+            valid = np.arange(t)[None, :] >= (t - lengths)[:, None]  # (N, T)
+            rows = x[valid].astype(np.float64)  # (n_valid, D)
+            mean = rows.mean(0) if len(rows) else np.zeros(x.shape[2])
+            std = rows.std(0) if len(rows) else np.ones(x.shape[2])
+            std[std < 1e-6] = 1.0
+            stats[m] = {"mean": mean.tolist(), "std": std.tolist()}
+    for split in splits.values():
+        for m, st in stats.items():
+            if m not in split.features:
+                continue
+            x, lengths = split.features[m], split.lengths[m]
+            t = x.shape[1]
+            valid = np.arange(t)[None, :] >= (t - lengths)[:, None]
+            mean, std = np.asarray(st["mean"], np.float32), np.asarray(st["std"], np.float32)
+            x[valid] = (x[valid] - mean) / std
+    return stats
+
+
 def _jobs(
     raw: RawDataset,
     extractors: dict[str, Extractor],
@@ -687,10 +754,12 @@ def extract_dataset(
     keep_intensities = raw.task == "sentiment" or any(
         bool(np.any((c.labels != 0) & (c.labels != 1))) for c in raw.clips
     )
+    splits = assembler.splits(keep_intensities)
+    record["standardized"] = standardize_splits(splits, settings.standardize)
     dataset = Dataset(
         name=raw.name,
         emotions=list(raw.emotions),
-        splits=assembler.splits(keep_intensities),
+        splits=splits,
         aligned=settings.aligned,
         source=raw.source,
         nonfinite={k: v for k, v in assembler.nonfinite.items() if v},
