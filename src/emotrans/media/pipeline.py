@@ -62,7 +62,11 @@ from emotrans.version import __version__
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTRACTORS: dict[str, str] = {"audio": "egemaps", "vision": "face", "text": "minilm-words"}
+DEFAULT_EXTRACTORS: dict[str, str] = {
+    "audio": "egemaps+compare",
+    "vision": "face",
+    "text": "minilm-words",
+}
 """The extractor of each modality when none is named."""
 
 ALIGNED_SEQ_LEN = 50
