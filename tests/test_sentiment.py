@@ -295,6 +295,10 @@ def test_a_mosi_shaped_csd_set_converts_and_trains_through_the_cli(tmp_path, cap
     assert main(argv) == 0
     assert main([*argv[:-2], "--task", "emotion", "--out", str(tmp_path / "x.h5")]) == 2
     assert "--task sentiment" in capsys.readouterr().err
+    folder = tmp_path / "converted"
+    folder.mkdir()
+    assert main([*argv[:-1], str(folder)]) == 0  # a folder: the file is named after the data
+    assert [f.name for f in folder.iterdir()] == ["mosi.h5"]
     run = tmp_path / "run"
     assert main(["train", "--data", str(out), "--model", "lf-lstm", "--out", str(run), *SMALL,
                  *MODEL_FLAGS["lf-lstm"], "--epochs", "30", "--lr", "1e-2"]) == 0  # fmt: skip

@@ -106,8 +106,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def from_csd_command(args: argparse.Namespace) -> int:
     """Run ``emotrans data from-csd``."""
     out = Path(args.out)
-    if out.is_dir():
-        out = out / ("mosei.h5" if args.task != "sentiment" else "sentiment.h5")
     with _progress_bar("aligning", "video") as update:
         result = convert_csd(
             args.text,
@@ -124,6 +122,8 @@ def from_csd_command(args: argparse.Namespace) -> int:
             task=args.task,
         )
     result.dataset.meta["csd_report"] = result.report.to_dict()
+    if out.is_dir():  # named after what was converted: mosei.h5, mosei-senti.h5, mosi.h5
+        out = out / f"{result.dataset.name}.h5"
     save_native(result.dataset, out)
     if args.report:
         write_text_atomic(args.report, json.dumps(result.report.to_dict(), indent=2))

@@ -580,8 +580,8 @@ def convert_csd(
     text : words (e.g. GloVe vectors) ``.csd``: the reference sequence
     labels : the "All Labels" ``.csd`` (7 columns: sentiment, happy, sad, anger, surprise,
         disgust, fear)
-    folds : folds file (JSON or text), ``"sdk"`` for the installed CMU-MultimodalSDK's
-        standard folds, or a mapping split -> video ids
+    folds : a mapping split -> video ids (see :func:`emotrans.data.folds.load_folds` for
+        the shipped standard folds, fold files and the SDK's ``*_std_folds.py``)
     audio, vision : e.g. COVAREP and FACET ``.csd`` files (each optional)
     seq_len : T, steps kept per sample (the last T word rows)
     sdk_compat : reproduce the current SDK's tensors, its id-prefix removal of videos
