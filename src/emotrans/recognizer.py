@@ -12,14 +12,27 @@ was never trained on; baselines can only score the emotions they were trained on
 
 A recogniser trained on a sentiment dataset predicts one score per sample in [-3, 3]
 (:meth:`Recognizer.predict_scores`; :meth:`Recognizer.predict` gives a ``sentiment`` column).
+
+A recogniser trained on data made by ``emotrans extract`` also scores raw clips
+(:meth:`Recognizer.explain_clips`, :meth:`Recognizer.predict_clips`): each clip is extracted
+exactly as the training data were (the run keeps the data's extraction record) and, for the
+transferable model, every probability comes with its exact per-modality explanation:
+
+>>> rec = emotrans.Recognizer.load("runs/voices")
+>>> [p] = rec.explain_clips(["talk.mp4"], emotions=["bored", "proud", "anger"])
+>>> p.probabilities["proud"], p.contributions["audio"]["proud"], p.fusion_weights
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +40,7 @@ import pandas as pd
 from emotrans.config import RunConfig
 from emotrans.data import load
 from emotrans.data.dataset import Dataset, Split, lengths_from_padding, replace_nonfinite
-from emotrans.errors import ConfigError, DataFormatError, RunDirError
+from emotrans.errors import ConfigError, DataFormatError, EmotransError, MediaError, RunDirError
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
@@ -40,9 +53,84 @@ from emotrans.training.inference import (
 )
 from emotrans.training.pipeline import fit_run
 from emotrans.training.rundir import RunDir
-from emotrans.training.runs import TrainedRun, load_run, save_run
+from emotrans.training.runs import TrainedRun, load_extraction, load_run, save_run
+
+if TYPE_CHECKING:
+    from emotrans.media.extractors.base import Clip
+    from emotrans.media.pipeline import ExtractionSettings
 
 log = logging.getLogger(__name__)
+
+_UNSET: Any = object()
+
+TRANSCRIPT_SOURCES = ("given", "aligned", "dataset", "automatic")
+"""Where a clip's transcript came from: ``given`` (passed with the clip, e.g. ``--transcript``,
+then force-aligned), ``aligned`` (a :class:`~emotrans.media.extractors.base.Clip`'s own
+transcript, force-aligned), ``dataset`` (the clip's own word timing) or ``automatic`` (speech
+recognition: may be wrong)."""
+
+
+@dataclass
+class ClipPrediction:
+    """The scores of one clip for a list of emotion names, with their explanation.
+
+    For the transferable model the explanation is exact: for every name k,
+
+    ``logit[k] = bias + sum_m contributions[m][k]``, with
+    ``contributions[m][k] = fusion_weights[m] * modality_scores[m][k]``, and
+    ``probabilities[k] = sigmoid(logit[k])``
+
+    (``bias`` is 0 for the emotion task: the model's logit is the weighted sum of the
+    modalities' scores s_m = r_m . E_m,k). Models without per-modality scores (the baselines)
+    give ``None`` for ``modality_scores``, ``fusion_weights`` and ``contributions``.
+
+    Attributes
+    ----------
+    clip : the clip's name (its path as given)
+    emotions : the names scored, in order
+    probabilities : name -> probability in (0, 1)
+    logits : name -> logit (the model's output before the sigmoid)
+    ranking : the names by decreasing probability
+    modality_scores : modality -> name -> s_m, or None
+    fusion_weights : modality -> w_m, or None
+    contributions : modality -> name -> w_m * s_m, or None
+    bias : the constant added to the contributions (0.0 for emotions)
+    trained_emotions : the names of ``emotions`` that were labels in training (the others are
+        scored zero-shot through their embeddings)
+    transcript : the words the text and alignment used (the given text, or what the dataset
+        timing or speech recognition gave), or None when the run uses no words
+    transcript_source : ``given``, ``aligned``, ``dataset``, ``automatic``
+        (:data:`TRANSCRIPT_SOURCES`) or None
+    seconds : wall time of this clip's extraction plus its share of the batch's scoring
+    duration : the media's length in seconds (nan when the container does not say)
+    """
+
+    clip: str
+    emotions: list[str]
+    probabilities: dict[str, float]
+    logits: dict[str, float]
+    ranking: list[str]
+    modality_scores: dict[str, dict[str, float]] | None
+    fusion_weights: dict[str, float] | None
+    contributions: dict[str, dict[str, float]] | None
+    bias: float
+    trained_emotions: list[str]
+    transcript: str | None
+    transcript_source: str | None
+    seconds: float
+    duration: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (a nan duration becomes None)."""
+        out = asdict(self)
+        if not math.isfinite(out["duration"]):
+            out["duration"] = None
+        return out
+
+
+OnClipError = Callable[[str, MediaError], None]
+"""``on_error(clip_name, error)``: called for a clip that cannot be processed, which is then
+left out (instead of raising)."""
 
 
 def train(
@@ -92,6 +180,7 @@ class Recognizer:
         run_dir: str | Path | None = None,
         metrics: dict[str, Any] | None = None,
         history: list[dict[str, Any]] | None = None,
+        extraction: dict[str, Any] | None = _UNSET,
     ) -> None:
         self.model = model
         self._config = config
@@ -99,6 +188,8 @@ class Recognizer:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self._metrics = metrics
         self._history = history
+        self._extraction = extraction
+        self._lock = threading.Lock()  # scoring changes the model's emotion list
         trained = list(model.emotions) == self.trained_emotions
         self._trained_vectors = current_emotion_vectors(model) if trained else None
 
@@ -112,7 +203,14 @@ class Recognizer:
     @classmethod
     def from_run(cls, run: TrainedRun) -> Recognizer:
         """The recogniser of a run trained in memory (:func:`emotrans.training.fit_run`)."""
-        return cls(run.model, run.config, run.info, metrics=run.metrics, history=run.history)
+        return cls(
+            run.model,
+            run.config,
+            run.info,
+            metrics=run.metrics,
+            history=run.history,
+            extraction=run.extraction,
+        )
 
     def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
         """Write a complete run directory (the layout ``emotrans train`` writes), atomically.
@@ -124,7 +222,9 @@ class Recognizer:
         if self.metrics is None:
             raise RunDirError(f"{run_dir}: this recogniser has no metrics to save")
         self._score_trained_emotions()
-        run = TrainedRun(self.model, self.config, self.info, self.metrics, self.history)
+        run = TrainedRun(
+            self.model, self.config, self.info, self.metrics, self.history, self.extraction
+        )
         self.run_dir = save_run(run, run_dir, overwrite=overwrite)
         return self.run_dir
 
@@ -162,6 +262,79 @@ class Recognizer:
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.model.modalities)
+
+    @property
+    def extraction(self) -> dict[str, Any] | None:
+        """How the training data were extracted from clips (``emotrans extract``'s record,
+        kept in the run's extraction.json): extractors with versions and settings, alignment,
+        T, standardisation statistics. None for data not made from clips (benchmark
+        features such as COVAREP/FACET)."""
+        if self._extraction is _UNSET:
+            self._extraction = None
+            if self.run_dir is not None:
+                self._extraction = load_extraction(self.run_dir) or self._data_record()
+        return self._extraction
+
+    def _data_record(self) -> dict[str, Any] | None:
+        """The extraction record of the training data file itself, for runs written before
+        runs kept their own copy (None when the file is gone or has none)."""
+        data = Path(self.config.data) if self.config.data else None
+        if data is None or data.suffix != ".h5" or not data.is_file():
+            return None
+        from emotrans.data.formats.native import read_manifest
+
+        try:
+            return read_manifest(data).get("extraction") or None
+        except (EmotransError, OSError, ValueError):
+            return None
+
+    @property
+    def can_extract(self) -> bool:
+        """Whether new clips can be scored: every modality the model uses came from a
+        registered extractor of the recorded version that this installation can run."""
+        try:
+            self._clip_settings()
+        except EmotransError:
+            return False
+        return True
+
+    def _where(self) -> str:
+        return str(self.run_dir) if self.run_dir is not None else "this recogniser"
+
+    def _clip_settings(self) -> ExtractionSettings:
+        """The settings that extract a new clip like the training data; a one-line error for a
+        run that cannot score clips."""
+        record = self.extraction
+        if not record or not isinstance(record.get("extractors"), dict):
+            raise RunDirError(
+                f"{self._where()} was trained on benchmark features (COVAREP/FACET) that "
+                "cannot be extracted from new clips; train on data made by `emotrans extract`"
+            )
+        if self.task != "emotion":
+            raise ConfigError(
+                f"{self._where()} is a {self.task} run; scoring clips needs an emotion run"
+            )
+        missing = [m for m in self.modalities if m not in record["extractors"]]
+        if missing:
+            raise RunDirError(
+                f"{self._where()}: the model uses {', '.join(missing)}, which its data's "
+                "extraction record does not name an extractor for"
+            )
+        from emotrans.media.extractors.registry import from_description
+        from emotrans.media.pipeline import settings_like
+
+        for m in self.modalities:
+            ext = from_description(record["extractors"][m])  # one line for another version
+            if int(ext.dim) != int(self.info["dims"][m]):
+                raise RunDirError(
+                    f"{self._where()}: the {ext.name} extractor gives {ext.dim}-d {m} features "
+                    f"but the model was trained on {self.info['dims'][m]}-d"
+                )
+        settings = settings_like(record)
+        # only the model's modalities are extracted: the others' rows would not change these
+        # (aligned rows follow the words, and T stays the recorded one)
+        keep = {m: e for m, e in settings.extractors.items() if m in self.modalities}
+        return replace(settings, extractors=keep)
 
     def _score_trained_emotions(self) -> None:
         """Set the model back to the emotions it was trained on (predict may change them)."""
@@ -323,6 +496,280 @@ class Recognizer:
             out[n] = probs[:, k]
         out["predicted"] = predicted
         return out
+
+    # -- raw clips ------------------------------------------------------------------------------
+
+    def explain_clips(
+        self,
+        clips: str | Path | Clip | Iterable[str | Path | Clip],
+        emotions: Sequence[str] | None = None,
+        transcripts: str | Sequence[str | None] | Mapping[str, str] | None = None,
+        *,
+        on_error: OnClipError | None = None,
+    ) -> list[ClipPrediction]:
+        """Score raw clips for any emotion names, with each modality's part in every score.
+
+        Each clip is extracted exactly as the training data were (the run's extraction record:
+        extractors, versions, settings, word timing, alignment, T and standardisation; the
+        same code as ``emotrans extract --like``), then scored in one batch.
+
+        Parameters
+        ----------
+        clips : media paths (mp4, mkv, webm, avi, wav, flac, mp3, ...) or
+            :class:`~emotrans.media.extractors.base.Clip` objects (with start, end, transcript
+            or word timing), or one of them
+        emotions : the names to score (default: the trained ones); the transferable model
+            scores names never seen in training through their embeddings
+        transcripts : the spoken text, force-aligned instead of recognised: one string for a
+            single clip, one entry per clip (None: recognise), or a mapping from a clip's path
+            as given, its file name or its stem to the text
+        on_error : called as ``on_error(name, error)`` for a clip that cannot be processed,
+            which is then left out; by default the first such clip raises
+
+        Returns
+        -------
+        list of :class:`ClipPrediction`, in the order of ``clips``.
+
+        Raises
+        ------
+        RunDirError, ConfigError : the run was trained on features that cannot be extracted
+            from clips (benchmark COVAREP/FACET features), or on sentiment
+        MediaError : a clip that cannot be processed (one line naming the file), unless
+            ``on_error`` is given. A clip without video for a run that uses vision is one: the
+            model's fusion weights were learnt with every modality present, so dropping one
+            would give scores the model was never trained to give.
+        """
+        from emotrans.media.io import probe
+        from emotrans.media.pipeline import extract_clips
+
+        settings = self._clip_settings()
+        items = _as_clips(clips, transcripts)
+        names = self._names(emotions)
+        splits: list[Split] = []
+        done: list[tuple[str, str | None, str | None, float, float]] = []
+        for name, clip, source in items:
+            start = time.perf_counter()
+            try:
+                info = probe(clip.path)
+                if "vision" in self.modalities and not info.has_video:
+                    raise MediaError(
+                        f"{clip.path}: no video stream, but {self._where()} uses vision; give "
+                        "a video with a face, or use a run trained without vision "
+                        "(emotrans train --modalities ta)"
+                    )
+                split, [result] = extract_clips([clip], settings)
+                if result.error is not None:
+                    error = (
+                        result.error
+                        if clip.path in result.error
+                        else (f"{clip.path}: {result.error}")
+                    )
+                    raise MediaError(f"{error} (at {result.stage})")
+            except MediaError as exc:
+                if on_error is None:
+                    raise
+                on_error(name, exc)
+                continue
+            duration = info.duration
+            if clip.start is not None or clip.end is not None:
+                end = duration if clip.end is None else min(clip.end, duration)
+                duration = end - (clip.start or 0.0)
+            if result.timing is None:
+                transcript, source = None, None
+            elif result.timing == "aligned":
+                transcript = clip.transcript
+            else:
+                transcript, source = " ".join(result.tokens), result.timing
+            splits.append(split)
+            done.append((name, transcript, source, time.perf_counter() - start, duration))
+        if not done:
+            return []
+        start = time.perf_counter()
+        logits, scores, weights = self._explain(_concat(splits, self.modalities), names)
+        share = (time.perf_counter() - start) / len(done)
+        trained = set(self.info.get("trained_emotions") or self.trained_emotions)
+        out = []
+        for i, (name, transcript, source, seconds, duration) in enumerate(done):
+            row = logits[i].astype(np.float64)
+            probs = sigmoid(row)
+            contributions = None
+            if scores is not None and weights is not None:
+                contributions = {
+                    m: _named(names, weights[m] * scores[m][i]) for m in self.modalities
+                }
+            out.append(
+                ClipPrediction(
+                    clip=name,
+                    emotions=list(names),
+                    probabilities=_named(names, probs),
+                    logits=_named(names, row),
+                    ranking=[names[k] for k in np.argsort(-probs, kind="stable")],
+                    modality_scores=None
+                    if scores is None
+                    else {m: _named(names, scores[m][i]) for m in self.modalities},
+                    fusion_weights=None if weights is None else dict(weights),
+                    contributions=contributions,
+                    bias=0.0,
+                    trained_emotions=[n for n in names if n in trained],
+                    transcript=transcript,
+                    transcript_source=source,
+                    seconds=seconds + share,
+                    duration=float(duration),
+                )
+            )
+        return out
+
+    def predict_clips(
+        self,
+        clips: str | Path | Clip | Iterable[str | Path | Clip],
+        emotions: Sequence[str] | None = None,
+        transcripts: str | Sequence[str | None] | Mapping[str, str] | None = None,
+        *,
+        on_error: OnClipError | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`explain_clips` as a table, one row per clip: ``clip``, one probability column
+        per emotion, then (transferable model) ``<emotion>@<modality>`` with each modality's
+        score s_m and ``weight@<modality>`` with its fusion weight w_m (the logit is
+        ``sum_m w_m s_m``), then ``transcript``, ``transcript_source``, ``duration`` and
+        ``seconds``."""
+        preds = self.explain_clips(clips, emotions, transcripts, on_error=on_error)
+        return clip_frame(preds, self._names(emotions), self.modalities)
+
+    def _names(self, emotions: Sequence[str] | None) -> list[str]:
+        names = [str(e).strip() for e in emotions] if emotions else self.trained_emotions
+        if not all(names):
+            raise ConfigError("an empty emotion name")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"duplicate emotion names in {names}")
+        return names
+
+    def _explain(
+        self, split: Split, names: list[str]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray] | None, dict[str, float] | None]:
+        """Logits (N, K), the per-modality scores s_m (modality -> (N, K)) and the fusion
+        weights w_m of ``split`` (the last two None for models without them)."""
+        import torch
+
+        from emotrans.training.inference import autocast_context
+
+        self._check_dims(split)
+        with self._lock:
+            if not self.model.uses_embeddings:
+                new = [n for n in names if n not in self.trained_emotions]
+                if new:
+                    log.warning(
+                        "%s has no embeddings: %s get untrained output units",
+                        self.config.model,
+                        ", ".join(new),
+                    )
+            vectors, _ = emotion_vectors(self.config, names, isolated=False)
+            self.model.set_emotions(names, vectors)
+            device = resolve_device(self.config.device)
+            data = TensorSplit.from_split(split, self.modalities)
+            was_training = self.model.training
+            self.model.eval()
+            logits, scores = [], []
+            try:
+                with torch.no_grad(), autocast_context(self.config.precision, device):
+                    for feats, lens, _ in data.batches(PREDICT_BATCH_SIZE, device=device):
+                        logits.append(self.model(feats, lens).float().cpu())  # (B, K)
+                        s = self.model.modality_scores(feats, lens)  # modality -> (B, K)
+                        scores.append(
+                            None if s is None else {m: x.float().cpu() for m, x in s.items()}
+                        )
+            finally:
+                self.model.train(was_training)
+            weights_of = getattr(self.model, "fusion_weights", None)
+            weights = weights_of() if callable(weights_of) and scores[0] is not None else None
+        out = torch.cat(logits).numpy()
+        if weights is None:
+            return out, None, None
+        per = {m: torch.cat([b[m] for b in scores]).numpy() for m in self.modalities}
+        return out, per, weights
+
+
+def clip_frame(
+    preds: Sequence[ClipPrediction], emotions: Sequence[str], modalities: Sequence[str]
+) -> pd.DataFrame:
+    """The table of :meth:`Recognizer.predict_clips` from its predictions."""
+    rows = []
+    for p in preds:
+        row: dict[str, Any] = {"clip": p.clip}
+        row.update({n: p.probabilities[n] for n in emotions})
+        if p.modality_scores is not None and p.fusion_weights is not None:
+            for m in modalities:
+                row.update({f"{n}@{m}": p.modality_scores[m][n] for n in emotions})
+            row.update({f"weight@{m}": p.fusion_weights[m] for m in modalities})
+        row.update(
+            transcript=p.transcript,
+            transcript_source=p.transcript_source,
+            duration=p.duration,
+            seconds=p.seconds,
+        )
+        rows.append(row)
+    columns = ["clip", *emotions]
+    if rows and any("@" in k for k in rows[0]):
+        columns += [f"{n}@{m}" for m in modalities for n in emotions]
+        columns += [f"weight@{m}" for m in modalities]
+    columns += ["transcript", "transcript_source", "duration", "seconds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _named(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    return {n: float(v) for n, v in zip(names, values)}
+
+
+def _concat(splits: Sequence[Split], modalities: Sequence[str]) -> Split:
+    """One split of the clips' tensors (each (1, T, D), same T per modality)."""
+    n = len(splits)
+    return Split(
+        features={m: np.concatenate([s.features[m] for s in splits]) for m in modalities},
+        lengths={m: np.concatenate([s.lengths[m] for s in splits]) for m in modalities},
+        labels=np.zeros((n, 0), np.uint8),
+        ids=np.arange(n).astype(str),
+    )
+
+
+def _as_clips(
+    clips: Any, transcripts: str | Sequence[str | None] | Mapping[str, str] | None
+) -> list[tuple[str, Clip, str | None]]:
+    """(name, clip, transcript source) per clip, the transcripts attached."""
+    from emotrans.media.extractors.base import Clip
+
+    items = [clips] if isinstance(clips, str | Path | Clip) else list(clips)
+    if not items:
+        raise ConfigError("no clips given")
+    given: list[str | None]
+    if transcripts is None:
+        given = [None] * len(items)
+    elif isinstance(transcripts, str):
+        if len(items) != 1:
+            raise ConfigError(
+                f"one transcript for {len(items)} clips: give one per clip (a list or mapping)"
+            )
+        given = [transcripts]
+    elif isinstance(transcripts, Mapping):
+        given = []
+        for c in items:
+            path = Path(c.path if isinstance(c, Clip) else c)
+            keys = (str(c.path if isinstance(c, Clip) else c), path.name, path.stem)
+            given.append(next((transcripts[k] for k in keys if k in transcripts), None))
+    else:
+        given = list(transcripts)
+        if len(given) != len(items):
+            raise ConfigError(f"{len(given)} transcripts for {len(items)} clips")
+    out = []
+    for c, text in zip(items, given):
+        text = text.strip() if isinstance(text, str) and text.strip() else None
+        if isinstance(c, Clip):
+            name = str(c.path)
+            if text is not None:
+                out.append((name, replace(c, transcript=text, words=None), "given"))
+            else:
+                out.append((name, c, "aligned"))  # its own transcript, if any, is aligned
+        else:
+            out.append((str(c), Clip(str(c), transcript=text), "given"))
+    return out
 
 
 def load_input(path: str | Path, fmt: str = "auto") -> Dataset | dict[str, Any]:

@@ -41,7 +41,7 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,7 @@ class ClipResult:
     ----------
     rows : modality -> float32 (t_m, D_m), t_m <= T_m, the valid steps (no padding)
     timing : the word timing's source (``dataset``, ``aligned``, ``automatic``) or None
+    tokens : the words the timing gave (what a prediction shows as the transcript used)
     error, stage : why and where the clip failed (None when it did not)
     """
 
@@ -229,6 +230,7 @@ class ClipResult:
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     timing: str | None = None
     words: int = 0
+    tokens: tuple[str, ...] = ()
     nonfinite: dict[str, int] = field(default_factory=dict)
     cached: bool = False
     info: dict[str, Any] = field(default_factory=dict)
@@ -489,6 +491,7 @@ def extract_clip(job: ClipJob) -> ClipResult:
         result.rows = rows
         result.timing = None if words is None else words.source
         result.words = 0 if words is None else len(words.tokens)
+        result.tokens = () if words is None else tuple(words.tokens)
         result.info = {m: f.info for m, f in feats.items() if f.info}
     except EmotransError as exc:
         result.error, result.stage = " ".join(str(exc).split()), stage
@@ -626,6 +629,51 @@ def standardize_splits(
             mean, std = np.asarray(st["mean"], np.float32), np.asarray(st["std"], np.float32)
             x[valid] = (x[valid] - mean) / std
     return stats
+
+
+def extract_clips(
+    clips: Sequence[Clip], settings: ExtractionSettings, *, cache_dir: str | Path | None = None
+) -> tuple[Split, list[ClipResult]]:
+    """Extract ``clips`` in this process exactly as :func:`extract_dataset` would with
+    ``settings``: same extractors, word timing, alignment, T, left zero padding and, for
+    settings from :func:`settings_like`, the recorded standardisation (fresh settings have no
+    train split to take statistics from, so they leave the values raw).
+
+    For prediction on new clips; extractor instances are kept per process, so repeated calls
+    load their models once.
+
+    Returns
+    -------
+    (split, results): ``split`` holds the clips that worked, in order, as (n, T_m, D_m)
+    float32 tensors with their lengths, ids the clips' positions in ``clips`` ("0", "1", ...)
+    and no labels; ``results`` has one :class:`ClipResult` per clip (``error`` set for a clip
+    that failed, one line, with the stage).
+    """
+    extractors = build_extractors(settings)
+    classes = {m: (type(e), e.settings) for m, e in extractors.items()}
+    dims = {m: int(e.dim) for m, e in extractors.items()}
+    lengths = settings.lengths()
+    cache = str(Path(cache_dir).resolve()) if cache_dir else None
+    results = [
+        extract_clip(ClipJob(i, str(i), c, classes, settings, cache)) for i, c in enumerate(clips)
+    ]
+    ok = [r for r in results if r.error is None]
+    features = {m: np.zeros((len(ok), lengths[m], d), np.float32) for m, d in dims.items()}
+    valid = {m: np.zeros(len(ok), np.int64) for m in dims}
+    for row, r in enumerate(ok):
+        for m, x in r.rows.items():
+            if len(x):
+                features[m][row, -len(x) :] = x
+            valid[m][row] = len(x)
+    split = Split(
+        features=features,
+        lengths=valid,
+        labels=np.zeros((len(ok), 0), np.uint8),
+        ids=np.array([r.id for r in ok], dtype=str),
+    )
+    if isinstance(settings.standardize, dict):  # True needs a train split: nothing to apply
+        standardize_splits({"test": split}, settings.standardize)
+    return split, results
 
 
 def _jobs(

@@ -199,7 +199,14 @@ def fit_run(
         "thresholds": thresholds,
     }
     metrics["seconds"] = time.perf_counter() - start
-    return TrainedRun(model=model, config=config, info=info, metrics=metrics, history=fit.history)
+    return TrainedRun(
+        model=model,
+        config=config,
+        info=info,
+        metrics=metrics,
+        history=fit.history,
+        extraction=dataset.extraction,  # so new clips can be extracted like the training data
+    )
 
 
 def _start_model(plan: Plan, config: RunConfig) -> tuple[EmotionModel, int]:

@@ -5,6 +5,7 @@ The files and their meaning are described in :mod:`emotrans.training.rundir`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model
 from emotrans.training.inference import emotion_vectors
 from emotrans.training.report import render_run_report
-from emotrans.training.rundir import RunDir, staging_dir
+from emotrans.training.rundir import RunDir, staging_dir, write_json
 
 
 @dataclass
@@ -29,6 +30,9 @@ class TrainedRun:
     info : model.json: model name, modalities, feature dims, embedding dim, emotions, thresholds
     metrics : metrics.json: valid/test metrics at the best epoch, plus protocol sections
     history : history.csv: one row per epoch (losses, validation average, learning rate)
+    extraction : the training data's ``extraction`` record (``emotrans extract``: extractors,
+        versions, settings, alignment, T, standardisation), written as extraction.json so
+        new clips can be extracted identically; None for data not made from clips
     """
 
     model: EmotionModel
@@ -36,6 +40,7 @@ class TrainedRun:
     info: dict[str, Any]
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    extraction: dict[str, Any] | None = None
 
     @property
     def num_parameters(self) -> int:
@@ -50,6 +55,41 @@ def write_run(folder: str | Path, run: TrainedRun) -> None:
     files.write_history(run.history)
     files.write_metrics(run.metrics)
     files.write_report(render_run_report(run.metrics, run.config.to_dict()))
+    record = extraction_record(run.extraction)
+    if record is not None:
+        write_json(Path(folder) / EXTRACTION_FILE, record)
+
+
+EXTRACTION_FILE = "extraction.json"
+"""The run directory's copy of its training data's extraction record (absent when the data
+were not made by ``emotrans extract``)."""
+
+
+def extraction_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a run keeps of its data's extraction record: everything that reproduces the
+    extraction, without the per-clip lists (word-timing source per clip, skipped clips) that
+    grow with the dataset; a copy."""
+    if not record:
+        return None
+    out = {k: v for k, v in record.items() if k != "skipped"}
+    timing = out.get("timing")
+    if isinstance(timing, dict):
+        out["timing"] = {k: v for k, v in timing.items() if k != "by_clip"}
+    return json.loads(json.dumps(out, default=str))
+
+
+def load_extraction(run_dir: str | Path) -> dict[str, Any] | None:
+    """The extraction record stored with a run (None when it has none)."""
+    path = Path(run_dir) / EXTRACTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise RunDirError(f"{path}: expected a JSON object")
+    return record
 
 
 def save_run(run: TrainedRun, out: str | Path, overwrite: bool = False) -> Path:
