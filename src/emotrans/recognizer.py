@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,12 @@ import pandas as pd
 from emotrans.config import RunConfig
 from emotrans.data import load
 from emotrans.data.dataset import Dataset, Split, lengths_from_padding, replace_nonfinite
+from emotrans.data.formats.native import read_manifest
 from emotrans.errors import ConfigError, DataFormatError, EmotransError, MediaError, RunDirError
+from emotrans.media.extractors.base import Clip
+from emotrans.media.extractors.registry import from_description
+from emotrans.media.io import probe
+from emotrans.media.pipeline import ExtractionSettings, extract_clips, settings_like
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
@@ -54,10 +59,6 @@ from emotrans.training.inference import (
 from emotrans.training.pipeline import fit_run
 from emotrans.training.rundir import RunDir
 from emotrans.training.runs import TrainedRun, load_extraction, load_run, save_run
-
-if TYPE_CHECKING:
-    from emotrans.media.extractors.base import Clip
-    from emotrans.media.pipeline import ExtractionSettings
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +282,6 @@ class Recognizer:
         data = Path(self.config.data) if self.config.data else None
         if data is None or data.suffix != ".h5" or not data.is_file():
             return None
-        from emotrans.data.formats.native import read_manifest
-
         try:
             return read_manifest(data).get("extraction") or None
         except (EmotransError, OSError, ValueError):
@@ -320,9 +319,6 @@ class Recognizer:
                 f"{self._where()}: the model uses {', '.join(missing)}, which its data's "
                 "extraction record does not name an extractor for"
             )
-        from emotrans.media.extractors.registry import from_description
-        from emotrans.media.pipeline import settings_like
-
         for m in self.modalities:
             ext = from_description(record["extractors"][m])  # one line for another version
             if int(ext.dim) != int(self.info["dims"][m]):
@@ -539,9 +535,6 @@ class Recognizer:
             model's fusion weights were learnt with every modality present, so dropping one
             would give scores the model was never trained to give.
         """
-        from emotrans.media.io import probe
-        from emotrans.media.pipeline import extract_clips
-
         settings = self._clip_settings()
         items = _as_clips(clips, transcripts)
         names = self._names(emotions)
@@ -734,8 +727,6 @@ def _as_clips(
     clips: Any, transcripts: str | Sequence[str | None] | Mapping[str, str] | None
 ) -> list[tuple[str, Clip, str | None]]:
     """(name, clip, transcript source) per clip, the transcripts attached."""
-    from emotrans.media.extractors.base import Clip
-
     items = [clips] if isinstance(clips, str | Path | Clip) else list(clips)
     if not items:
         raise ConfigError("no clips given")
