@@ -12,6 +12,8 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ class Interval:
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False  # NaN compares false with everything; inf is never a usable setting
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
@@ -49,16 +53,26 @@ class Interval:
         if self.high is None:
             if self.low == 0 and self.low_open:
                 return "positive"
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
         if self.low is None:
-            return f"{'<' if self.high_open else '<='} {self.high:g}"
+            return f"{'<' if self.high_open else '<='} {_num(self.high)}"
         left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-        return f"in {left}{self.low:g}, {self.high:g}{right}"
+        return f"in {left}{_num(self.low)}, {_num(self.high)}{right}"
+
+
+def _num(bound: float) -> str:
+    """A bound as people write it: integers in full (4294967295), others as ``%g``."""
+    if isinstance(bound, int) or float(bound).is_integer():
+        return str(int(bound))
+    return f"{bound:g}"
 
 
 POSITIVE = Interval(0, low_open=True)
 NON_NEGATIVE = Interval(0)
 DROPOUT = Interval(0, 1)
+SEEDS = Interval(0, 2**32 - 1)
+_DEVICE = re.compile(r"auto|cpu|mps|(cuda|xpu)(:[0-9]+)?")
+UNIT_OPEN = Interval(0, 1, low_open=True, high_open=True)
 
 
 def setting(
@@ -103,15 +117,19 @@ class RunConfig:
         {}, "the model's settings (see `emotrans models`); complete once resolved"
     )
     # -- training --------------------------------------------------------------------------
-    seed: int = setting(0, "random seed")
+    seed: int = setting(0, "random seed", valid=SEEDS)
     epochs: int = setting(100, "maximum number of epochs", valid=POSITIVE)
     batch_size: int = setting(64, "batch size", valid=POSITIVE)
     lr: float = setting(1e-3, "Adam learning rate", valid=POSITIVE)
-    weight_decay: float = setting(0.0, "Adam weight decay")
-    clip: float = setting(1.0, "gradient-norm clip (0: off)")
-    plateau_factor: float = setting(0.1, "ReduceLROnPlateau factor (on validation loss)")
-    plateau_patience: int = setting(5, "ReduceLROnPlateau patience, epochs")
-    early_stop: int = setting(8, "stop after this many epochs without validation improvement")
+    weight_decay: float = setting(0.0, "Adam weight decay", valid=NON_NEGATIVE)
+    clip: float = setting(1.0, "gradient-norm clip (0: off)", valid=NON_NEGATIVE)
+    plateau_factor: float = setting(
+        0.1, "ReduceLROnPlateau factor (on validation loss)", valid=UNIT_OPEN
+    )
+    plateau_patience: int = setting(5, "ReduceLROnPlateau patience, epochs", valid=NON_NEGATIVE)
+    early_stop: int = setting(
+        8, "stop after this many epochs without validation improvement", valid=POSITIVE
+    )
     select_metric: str = setting(
         "auto",
         "validation figure used for model selection (auto: weighted accuracy, accuracy on "
@@ -137,6 +155,12 @@ class RunConfig:
         "sentiment task: regression loss, l1 (mean absolute error, MulT's choice) or mse",
         ("l1", "mse"),
     )
+    objective: str = setting(
+        "binary",
+        "emotion loss: binary (one BCE per emotion with pos_weight, the paper's protocol) or "
+        "softmax (cross-entropy over the emotion logits; single-label data only)",
+        ("binary", "softmax"),
+    )
     threshold: float = setting(
         0.5, "decision threshold on sigmoid(logit)", valid=Interval(0, 1, True, True)
     )
@@ -160,19 +184,24 @@ class RunConfig:
         valid=Interval(0, 1, low_open=True),
     )
     fsl_shots: int = setting(
-        0, "few-shot: keep exactly this many positives (overrides the fraction)"
+        0,
+        "few-shot: keep exactly this many positives (overrides the fraction)",
+        valid=NON_NEGATIVE,
     )
     fsl_mode: str = setting("joint", "few-shot mode", ("joint", "finetune", "continual", "replay"))
     fsl_from: str = setting(
         "", "few-shot: zero-shot run directory to start from (finetune, continual, replay)"
     )
-    fsl_epochs: int = setting(20, "few-shot: epochs of fine-tuning")
+    fsl_epochs: int = setting(20, "few-shot: epochs of fine-tuning", valid=POSITIVE)
     fsl_lr: float = setting(
         3e-4,
         "few-shot: fine-tuning learning rate (chosen among 1e-4, 3e-4, 1e-3 on the validation "
         "split of generated CMU-MOSEI)",
+        valid=POSITIVE,
     )
-    fsl_memory: int = setting(256, "few-shot: samples of the original data kept as episodic memory")
+    fsl_memory: int = setting(
+        256, "few-shot: samples of the original data kept as episodic memory", valid=NON_NEGATIVE
+    )
     fsl_select: str = setting(
         "balanced",
         "few-shot fine-tuning (finetune, continual, replay): select the epoch on the mean of the "
@@ -201,6 +230,17 @@ class RunConfig:
         if not isinstance(self.model_settings, dict):
             raise ConfigError(f"model_settings = {self.model_settings!r}: must be a mapping")
         parse_modalities(self.modalities)
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ConfigError(f"threads = {self.threads!r}: must be >= 0 (0: torch's default)")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise ConfigError(
+                f"device = {self.device!r}: choose auto, cpu, cuda, cuda:N, mps or xpu[:N]"
+            )
+        for name in ("emotions", "zsl"):
+            values = getattr(self, name)
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ConfigError(f"{name}: {', '.join(repeated)} given more than once")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,7 +269,10 @@ class RunConfig:
                 kwargs[name] = coerce_setting(known[name], value, where)
             else:
                 flat[name] = value
-        return cls(**kwargs, model_settings={**nested, **flat})
+        try:
+            return cls(**kwargs, model_settings={**nested, **flat})
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
@@ -343,15 +386,17 @@ def coerce_setting(f: dataclasses.Field, value: Any, where: str) -> Any:
                 raise ValueError(value)
             return bool(value)
         if tp is int:
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
             return int(value)
         if tp is float:
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        valid = f.metadata.get("valid")
+        hint = f"; must be {valid}" if valid is not None else ""
         raise ConfigError(
-            f"{where}: {f.name} = {value!r} is not a valid {getattr(tp, '__name__', tp)}"
+            f"{where}: {f.name} = {value!r} is not a valid {getattr(tp, '__name__', tp)}{hint}"
         ) from None
 
 

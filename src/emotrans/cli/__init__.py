@@ -12,14 +12,20 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from emotrans.errors import EmotransError
 from emotrans.version import __version__
 
 # Order here is the order in `emotrans --help`.
-_COMMAND_MODULES = ("demo", "data", "extract", "embed", "train", "predict", "models", "grid")
+_COMMAND_MODULES = (
+    "demo", "data", "extract", "embed", "train", "predict", "serve", "models", "grid",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,22 +55,67 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``emotrans`` console script. Returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(getattr(args, "verbose", False))
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
+    """Entry point of the ``emotrans`` console script. Returns the exit status.
+
+    An :class:`EmotransError` (also one raised while parsing a flag's value) and an
+    ``OSError`` on a file are one line on stderr and status 2; a closed output pipe
+    (``emotrans data inspect X | head -1``) ends quietly; Ctrl-C and SIGTERM end with 130.
+    """
+    previous = _terminate_as_interrupt()
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _setup_logging(getattr(args, "verbose", False))
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 1
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return status
     except EmotransError as exc:
-        message = " ".join(str(exc).split("\n"))
-        print(f"emotrans: error: {message}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by the closed pipe
     except KeyboardInterrupt:
         print("emotrans: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a read-only folder, a path that cannot be created
+        logging.getLogger("emotrans").debug("OSError", exc_info=True)
+        where = exc.filename if exc.filename is not None else "output"
+        return _fail(f"{where}: {exc.strerror or exc}")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str) -> int:
+    print(f"emotrans: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _terminate_as_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt (as Ctrl-C does), so staged outputs are removed.
+
+    Returns the previous handler, or None when not in the main thread (tests, servers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def run() -> None:

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emotrans.cli.arguments import number
+from emotrans.config import SEEDS, Interval
 from emotrans.data import detect_format, load, save_native
 from emotrans.data.coverage import empty_row_warnings, empty_rows
 from emotrans.data.formats import formats, writable_formats
@@ -51,11 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--scale",
-        type=float,
+        type=number(float, Interval(0, 1000, low_open=True), "--scale"),
         default=1.0,
         help="multiplies every split size (rounded half up, at least 8 per split; default 1)",
     )
-    s.add_argument("--seed", type=int, default=0, help="world and sample seed (default 0)")
+    s.add_argument(
+        "--seed",
+        type=number(int, SEEDS, "--seed"),
+        default=0,
+        help="world and sample seed (default 0)",
+    )
     s.add_argument(
         "--embeddings",
         default="default",
@@ -199,7 +206,12 @@ def format_report(report: dict[str, Any]) -> str:
         + (
             "task sentiment (one score in [-3, 3])"
             if report.get("task") == "sentiment"
-            else f"task emotion, {len(report['emotions'])} emotions"
+            else f"task emotion, {len(report['emotions'])} emotions, "
+            + (
+                "single-label (one per sample)"
+                if report.get("single_label")
+                else "multi-label (any number per sample)"
+            )
         )
         + f", modalities {', '.join(report['modalities'])}",
         "",

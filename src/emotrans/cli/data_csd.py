@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from emotrans.atomic import write_text_atomic
+from emotrans.cli.arguments import SEQ_LEN, WORKERS, number
+from emotrans.config import NON_NEGATIVE
 from emotrans.data import save_native
 from emotrans.data.csd import EPS, inspect_csd, open_csd
 from emotrans.data.csd_align import COLLAPSES, convert_csd
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seq-len",
-        type=int,
+        type=number(int, SEQ_LEN, "--seq-len"),
         default=20,
         metavar="T",
         help="steps per sample, the last ones kept (default 20)",
@@ -78,13 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--eps",
-        type=float,
+        type=number(float, NON_NEGATIVE, "--eps"),
         default=EPS,
         help=f"interval tolerance in seconds (default {EPS:g}, the SDK's)",
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=number(int, WORKERS, "--workers"),
         default=0,
         help="processes aligning videos in parallel (default 0: one per CPU, up to 4, from 400 "
         "videos on; 1: none)",

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from emotrans.atomic import write_text_atomic
+from emotrans.cli.arguments import JOBS, number
+from emotrans.config import NON_NEGATIVE
 from emotrans.data.formats.native import read_manifest, save_native
 from emotrans.errors import ConfigError, EmotransError, MediaError
 from emotrans.experiments.executor import RayPool
@@ -109,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--audio-rate",
-        type=float,
+        type=number(float, NON_NEGATIVE, "--audio-rate"),
         default=UNALIGNED_RATES["audio"],
         metavar="HZ",
         help="unaligned audio rows per second (default %(default)s; 0: the extractor's rate)",
@@ -127,7 +129,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep the extractors' raw values (default: audio and vision z-scored per "
         "dimension with the train split's statistics, recorded for --like)",
     )
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel workers")
+    p.add_argument(
+        "--workers",
+        type=number(int, JOBS, "--workers"),
+        default=1,
+        metavar="N",
+        help="parallel workers",
+    )
     p.add_argument(
         "--cache",
         metavar="DIR",

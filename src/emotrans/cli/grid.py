@@ -9,6 +9,8 @@ import threading
 
 from tqdm.auto import tqdm
 
+from emotrans.cli.arguments import JOBS, number
+from emotrans.config import NON_NEGATIVE
 from emotrans.errors import ConfigError
 from emotrans.experiments.executor import EXECUTORS, default_threads
 from emotrans.experiments.grid import parse_overrides
@@ -35,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="number of seeds N (seeds 0..N-1) or a comma-separated list (default: the grid's, "
         "usually 5)",
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (default: 1)")
+    p.add_argument(
+        "--jobs", type=number(int, JOBS, "--jobs"), default=1, help="runs in parallel (default: 1)"
+    )
     p.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -46,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", help="Ray cluster address (default: auto)")
     p.add_argument(
         "--threads",
-        type=int,
+        type=number(int, NON_NEGATIVE, "--threads"),
         help="torch threads per run (default: torch's own with one local job, CPU count // "
         "jobs with more, 1 on Ray)",
     )

@@ -42,21 +42,30 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
     _before_first_use(parser, lambda: _add_model_flags(models, skip))
 
 
-def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = None) -> RunConfig:
+def config_from_args(
+    args: argparse.Namespace, base: dict[str, Any] | None = None, base_where: str = "config file"
+) -> RunConfig:
     """Merge settings: reference defaults < ``base`` (e.g. a --config file) < CLI flags.
 
     Returns the resolved config (every model setting filled in, see
     :func:`~emotrans.models.registry.resolve_config`). A model flag the chosen model does not
     take is an error (``--mult-dim`` with ``--model transferable``); such a key in ``base`` is
-    ignored, as a settings file may serve runs of several models.
+    ignored, as a settings file may serve runs of several models. ``base`` is checked on its
+    own first, with the same rules, so a bad value there is named with ``base_where`` even
+    when a flag overrides it.
     """
     values: dict[str, Any] = dict(base or {})
     run_fields = {f.name for f in dataclasses.fields(RunConfig)}
     flags: dict[str, Any] = {}
+    run_flags: dict[str, Any] = {}
     for dest, given in vars(args).items():
         if dest.startswith(_PREFIX) and given is not None:
             name = dest[len(_PREFIX) :]
-            (values if name in run_fields else flags)[name] = given
+            (flags if name not in run_fields else run_flags)[name] = given
+    if base:
+        model = {"model": run_flags["model"]} if "model" in run_flags else {}
+        resolve_config(RunConfig.from_dict({**base, **model}, where=base_where), where=base_where)
+    values.update(run_flags)
     config = RunConfig.from_dict({**values, **flags}, where="command line")
     resolve_config(config.replace(model_settings=flags), strict=True, where="command line")
     return resolve_config(config, where="command line")

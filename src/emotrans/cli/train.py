@@ -45,7 +45,7 @@ def _train(args: argparse.Namespace) -> int:
     from emotrans.training.pipeline import train_run  # deferred: imports torch
 
     base = read_settings_file(args.config) if args.config else None
-    config = config_from_args(args, base)
+    config = config_from_args(args, base, base_where=str(args.config))
     if not args.quiet:
         print(
             f"emotrans: training {config.model} ({config.modalities}) on {config.data} "

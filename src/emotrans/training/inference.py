@@ -15,6 +15,7 @@ import torch
 from emotrans.config import RunConfig
 from emotrans.data.dataset import Split, split_targets
 from emotrans.embeddings import load_source
+from emotrans.errors import ConfigError
 from emotrans.metrics import compute_metrics, compute_sentiment_metrics
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import model_class
@@ -32,7 +33,19 @@ def resolve_device(name: str) -> torch.device:
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device = {name!r}: not a torch device (cpu, cuda, cuda:N)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device = {name!r}: this machine has no CUDA device; use cpu")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device = {name!r}: this machine has {count} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device = {name!r}: MPS is not available here; use cpu")
+    return device
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

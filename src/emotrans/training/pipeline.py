@@ -39,6 +39,7 @@ from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     emotion_vectors,
     predict_logits,
+    resolve_device,
     sigmoid,
     split_metrics,
 )
@@ -168,6 +169,7 @@ def fit_run(
     """
     start = time.perf_counter()
     config = resolve_config(config)
+    resolve_device(config.device)  # a missing device fails before any data is read
     if isinstance(data, str | Path):
         config, data = config.replace(data=str(data)), None
     elif isinstance(data, Dataset) and data.source and not config.data:

@@ -1,0 +1,206 @@
+"""Bad input from a careless or hostile user: every case is one line on stderr and exit 2.
+
+The classes of issue #17, one explicit regression test each: settings out of range (flags and
+config files), output paths that are not regular files, leftovers of killed commands, the grid
+lock, closed pipes and failed writes.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emotrans.cli import main
+from emotrans.config import RunConfig
+from emotrans.errors import ConfigError
+from helpers import EMB, write_mosei
+
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--hidden-audio",
+    "8",
+    "--hidden-vision",
+    "4",
+    "--layers",
+    "1",
+    "--embeddings",
+    EMB,
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_mosei(tmp_path_factory.mktemp("d") / "mosei", scale=0.005)
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``emotrans argv``; check exit 2 and a single ``emotrans: error:`` line; return it."""
+    status = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert "\n" not in err and err.startswith("emotrans: error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+# -- settings ------------------------------------------------------------------------------
+
+BAD_SETTINGS = [
+    (["--dropout", "5"], "dropout", "in [0, 1]"),
+    (["--weight-decay", "-1"], "weight_decay", ">= 0"),
+    (["--plateau-factor", "2"], "plateau_factor", "in (0, 1)"),
+    (["--lr", "nan"], "lr", "positive"),
+    (["--lr", "inf"], "lr", "positive"),
+    (["--seed", str(10**23)], "seed", "in [0, 4294967295]"),
+    (["--hidden-text", "-5"], "hidden_text", ">= 0"),
+    (["--device", "nonsense"], "device", "cpu"),
+    (["--fsl-shots", "-1"], "fsl_shots", ">= 0"),
+    (["--clip", "nan"], "clip", ">= 0"),
+    (["--early-stop", "-1"], "early_stop", "positive"),
+    (["--early-stop", "0"], "early_stop", "positive"),
+    (["--plateau-patience", "-1"], "plateau_patience", ">= 0"),
+    (["--threads", "-1"], "threads", ">= 0"),
+    (["--fsl-lr", "0"], "fsl_lr", "positive"),
+    (["--fsl-epochs", "0"], "fsl_epochs", "positive"),
+    (["--epochs", "abc"], "epochs", "positive"),
+    (["--emotions", "anger,anger"], "emotions", "more than once"),
+    (["--zsl", "fear,fear"], "zsl", "more than once"),
+]
+
+
+@pytest.mark.parametrize(("flags", "name", "valid"), BAD_SETTINGS, ids=lambda v: str(v))
+def test_a_bad_setting_is_refused_naming_the_setting_and_its_range(
+    flags, name, valid, data, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY, *flags]
+    err = one_line_error(capsys, argv)
+    assert name in err and valid in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cuda_on_a_machine_without_it_is_refused_before_the_data_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "no-such-data"), "--out", str(out), *TINY]
+    err = one_line_error(capsys, [*argv, "--device", "cuda"])
+    assert "no CUDA device" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: abc\n", "epochs = 'abc' is not a valid int; must be positive"),
+        ("epochs: 1.5\n", "epochs = 1.5 is not a valid int"),
+        ("epochs: true\n", "epochs = True is not a valid int"),
+        ("lr: .nan\n", "lr = nan: must be positive"),
+        ("dropout: 5\n", "dropout"),
+        ("epoch: 3\n", "unknown setting 'epoch'"),
+        ("- 1\n- 2\n", "expected a mapping of settings"),
+    ],
+)
+def test_a_config_file_is_checked_with_the_same_rules_even_when_a_flag_overrides(
+    text, message, data, tmp_path, capsys
+):
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(text)
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(cfg), "--data", str(data), "--out", str(out), *TINY]
+    err = one_line_error(capsys, argv)  # TINY gives --epochs 1: the file is still checked
+    assert message in err and str(cfg) in err
+
+
+def test_the_dataclass_refuses_non_finite_and_out_of_range_values():
+    for values in ({"lr": float("nan")}, {"clip": float("inf")}, {"seed": -1}, {"epochs": 0}):
+        with pytest.raises(ConfigError):
+            RunConfig(**values)
+    with pytest.raises(ConfigError, match="run.json: seed"):
+        RunConfig.from_dict({"seed": 2**40}, where="run.json")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "from-csd", "--seq-len", str(10**9)], "--seq-len 1000000000: must be in [1,"),
+        (["data", "from-csd", "--eps", "nan"], "--eps nan: must be >= 0"),
+        (["data", "from-csd", "--workers", "-1"], "--workers -1: must be in [0, 1024]"),
+        (["data", "synth", "--scale", "-1"], "--scale -1: must be in (0, 1000]"),
+        (["data", "synth", "--seed", "x"], "--seed 'x': not a valid int"),
+        (["reproduce", "main-mosei", "--jobs", "0"], "--jobs 0: must be in [1, 1024]"),
+    ],
+)
+def test_numeric_flags_of_other_commands_are_range_checked_while_parsing(
+    argv, message, tmp_path, capsys
+):
+    err = one_line_error(capsys, [*argv, "--out", str(tmp_path / "out")])
+    assert message in err
+    assert list(tmp_path.iterdir()) == []  # refused before anything is written
+
+
+# -- the command's error handling ----------------------------------------------------------
+
+
+def test_an_oserror_on_output_is_one_line_naming_the_path(capsys, monkeypatch):
+    import emotrans.cli.data as data_cli
+
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/big/out.h5")
+
+    monkeypatch.setattr(data_cli, "_synth", full_disk)
+    err = one_line_error(capsys, ["data", "synth", "--out", "/big/out"])
+    assert err == "emotrans: error: /big/out.h5: No space left on device"
+
+
+def test_a_closed_output_pipe_ends_quietly(data):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emotrans", "data", "inspect", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert proc.returncode in (0, 141)
+
+
+def test_sigterm_is_an_interrupt_and_leaves_no_partial_folder(data, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY, "--epochs", "500"]
+    argv += ["--early-stop", "500"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emotrans", *argv], stderr=subprocess.PIPE, cwd=tmp_path
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _staging(tmp_path):
+        time.sleep(0.05)
+    assert _staging(tmp_path), "the run never started"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130, proc.stderr.read().decode()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def _staging(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def _json(path: Path):
+    return json.loads(path.read_text())
