@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,64 @@ def _staging(folder: Path) -> list[Path]:
 
 def _json(path: Path):
     return json.loads(path.read_text())
+
+
+# -- resume mid-training -------------------------------------------------------------------
+
+RESUMABLE = [*TINY, "--epochs", "5", "--early-stop", "50", "--seed", "3"]
+
+
+def _train_process(data: Path, out: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "emotrans", "train", "--data", str(data), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([*argv, *RESUMABLE, *extra], stderr=subprocess.PIPE, env=env)
+
+
+def _metrics(run: Path) -> dict:
+    metrics = _json(run / "metrics.json")
+    metrics.pop("seconds")
+    return metrics
+
+
+def test_a_run_killed_mid_training_resumes_to_the_same_metrics(data, tmp_path):
+    import signal
+    import time
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    reference = _train_process(data, whole)
+    victim = _train_process(data, killed)
+    history = tmp_path / ".killed.partial" / "history.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and victim.poll() is None:
+        if history.is_file() and len(history.read_text().splitlines()) >= 3:  # header + 2
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # somewhere in epoch 3, after epoch 2's checkpoint
+    victim.wait()
+    assert not killed.exists() and (tmp_path / ".killed.partial" / "checkpoint.pt").is_file()
+
+    again = _train_process(data, killed)
+    assert again.wait(timeout=300) != 0  # without --resume the staged run is not thrown away
+    assert "--resume" in again.stderr.read().decode()
+
+    resumed = _train_process(data, killed, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert reference.wait(timeout=300) == 0, reference.stderr.read().decode()
+    assert _metrics(killed) == _metrics(whole)
+    rows = [r.split(",")[:4] for r in (killed / "history.csv").read_text().splitlines()]
+    assert rows == [r.split(",")[:4] for r in (whole / "history.csv").read_text().splitlines()]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]
+    assert not (killed / "checkpoint.pt").exists()
+
+
+def test_resuming_with_other_settings_is_refused(data, tmp_path, capsys):
+    from emotrans.config import RunConfig
+    from emotrans.training.checkpoint import Checkpoint
+
+    stage = tmp_path / ".run.partial"
+    stage.mkdir()
+    Checkpoint(stage, RunConfig(seed=1))
+    (stage / "checkpoint.pt").write_bytes(b"")  # an epoch was saved
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--resume"]
+    err = one_line_error(capsys, argv)
+    assert "other settings" in err and "seed" in err

@@ -22,7 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--config", help="YAML/TOML/JSON file of settings (flags override it)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run at --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run at --out (or an interrupted one staged beside it)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run killed mid-training (staged in .NAME.partial beside --out) from "
+        "its last finished epoch; it ends as the uninterrupted run would",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_config_arguments(p)
     p.set_defaults(func=_train)
@@ -62,7 +72,12 @@ def _train(args: argparse.Namespace) -> int:
             )
 
     result = train_run(
-        config, args.out, progress=not args.quiet, overwrite=args.overwrite, on_start=announce
+        config,
+        args.out,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+        on_start=announce,
+        resume=args.resume,
     )
     m = result.metrics
     if not args.quiet:

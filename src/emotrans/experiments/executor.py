@@ -108,7 +108,7 @@ def execute_task(task: RunTask) -> RunOutcome:
         _remove_stale_partials(path)
         _set_threads(task.threads)
         config = RunConfig.from_dict(task.config, where=f"{task.run_id}/config.json")
-        pipeline.train_run(config, path)
+        pipeline.train_run(config, path, resume=True)  # a killed run goes on from its last epoch
     except Exception as exc:
         log.info("%s failed: %s", task.run_id, one_line(exc))
         return RunOutcome(

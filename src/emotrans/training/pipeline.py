@@ -35,6 +35,7 @@ from emotrans.modalities import modality_code, parse_modalities
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, resolve_config
 from emotrans.training.batches import TensorSplit
+from emotrans.training.checkpoint import CHECKPOINT, Checkpoint
 from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     emotion_vectors,
@@ -153,6 +154,7 @@ def fit_run(
     data: Dataset | str | Path | None = None,
     progress: bool = False,
     on_start: OnStart | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainedRun:
     """Train ``config`` in memory: protocol, model, training, thresholds and metrics.
 
@@ -166,6 +168,7 @@ def fit_run(
         read from, becomes ``config.data``, so a saved run can be re-evaluated
     progress : progress bars and a line per epoch on the terminal
     on_start : ``on_start(model, num_parameters)``, called once the model is built
+    checkpoint : where the trainer saves its state after each epoch and resumes from
     """
     start = time.perf_counter()
     config = resolve_config(config)
@@ -174,6 +177,7 @@ def fit_run(
         config, data = config.replace(data=str(data)), None
     elif isinstance(data, Dataset) and data.source and not config.data:
         config = config.replace(data=str(data.source))
+    config = absolute_paths(config)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     dataset = training_data(config, data)
@@ -188,7 +192,7 @@ def fit_run(
     if on_start is not None:
         on_start(model, n_params)
     key = selection_key(config, dataset.name, dataset.task)
-    fit, thresholds = _fit(model, plan, config, key, progress)
+    fit, thresholds = _fit(model, plan, config, key, progress, checkpoint)
     metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params)
     info = {
         "model": config.model,
@@ -211,6 +215,17 @@ def fit_run(
     )
 
 
+def absolute_paths(config: RunConfig) -> RunConfig:
+    """``config`` with its data paths absolute, so the run directory it is saved in can be
+    evaluated from any folder."""
+    changes = {}
+    for name in ("data", "zsl_data", "fsl_from"):
+        value = getattr(config, name)
+        if value and not Path(value).is_absolute():
+            changes[name] = str(Path(value).absolute())
+    return config.replace(**changes) if changes else config
+
+
 def _start_model(plan: Plan, config: RunConfig) -> tuple[EmotionModel, int]:
     """The plan's starting model (few-shot fine-tuning) or a fresh one: (model, embedding_dim)."""
     if plan.model is not None:
@@ -219,7 +234,12 @@ def _start_model(plan: Plan, config: RunConfig) -> tuple[EmotionModel, int]:
 
 
 def _fit(
-    model: EmotionModel, plan: Plan, config: RunConfig, key: str, progress: bool
+    model: EmotionModel,
+    plan: Plan,
+    config: RunConfig,
+    key: str,
+    progress: bool,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[FitResult, list[float] | None]:
     """Train ``model`` on the plan's data; returns the fit and the tuned thresholds (or None)."""
     train_ds = plan.train
@@ -235,6 +255,7 @@ def _fit(
         task=train_ds.task,
     )
     memory = None if plan.memory is None else TensorSplit.from_split(plan.memory, model.modalities)
+    trainer.checkpoint = checkpoint
     fit = trainer.fit(
         model,
         train,
@@ -308,18 +329,25 @@ def train_run(
     progress: bool = False,
     overwrite: bool = False,
     on_start: OnStart | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Train ``config`` and write a complete run directory at ``out``.
 
-    The run is trained into a hidden folder beside ``out`` and renamed into place when
-    complete; a finished run at ``out`` is refused (before training) unless ``overwrite``.
+    The run is trained into a hidden folder beside ``out`` (``.<name>.partial``) and renamed
+    into place when complete; a finished run at ``out`` is refused (before training) unless
+    ``overwrite``. Each epoch saves a checkpoint and appends to ``history.csv`` there; with
+    ``resume``, a run killed by SIGKILL continues from its last epoch and ends as an
+    uninterrupted run would (:mod:`emotrans.training.checkpoint`).
     ``on_start(model, num_parameters)`` is called once the model is built, before training.
     """
     start = time.perf_counter()
-    config = resolve_config(config)
-    with staging_dir(out, overwrite=overwrite) as tmp:
-        run = fit_run(config, progress=progress, on_start=on_start)
+    config = absolute_paths(resolve_config(config))
+    resolve_device(config.device)
+    with staging_dir(out, overwrite=overwrite, resume=resume) as tmp:
+        checkpoint = Checkpoint(tmp, config)
+        run = fit_run(config, progress=progress, on_start=on_start, checkpoint=checkpoint)
         write_run(tmp, run)
+        (tmp / CHECKPOINT).unlink(missing_ok=True)  # a finished run needs only its weights
     return RunResult(Path(out), run.metrics, run.num_parameters, time.perf_counter() - start)
 
 

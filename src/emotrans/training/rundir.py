@@ -18,20 +18,23 @@ complete, so an interrupted run never leaves a half-written run directory.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
+import logging
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emotrans.atomic import atomic_path, write_text_atomic
+from emotrans.atomic import atomic_path, check_output, hold, remove_leftovers, write_text_atomic
 from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
+
+log = logging.getLogger(__name__)
 
 REQUIRED = ("config.json", "model.json", "model.safetensors", "metrics.json")
 
@@ -72,22 +75,36 @@ def is_complete(path: str | Path) -> bool:
     return all((path / name).is_file() for name in REQUIRED)
 
 
-@contextmanager
-def staging_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary folder beside ``target`` that replaces it on success, vanishes on failure."""
+def partial_dir(target: str | Path) -> Path:
+    """The staging folder of the run directory ``target``: ``.<name>.partial`` beside it."""
     target = Path(target)
+    return target.parent / f".{target.name}.partial"
+
+
+@contextmanager
+def staging_dir(
+    target: str | Path, overwrite: bool = False, resume: bool = False
+) -> Iterator[Path]:
+    """A folder beside ``target`` that replaces it on success, vanishes on failure.
+
+    The folder (:func:`partial_dir`) is locked while a process trains into it, so two
+    processes never share it, and a killed process's folder is recognised: with ``resume``
+    and a saved epoch (``checkpoint.pt``) it is reused, so training continues from there;
+    without, a folder with a saved epoch is refused (pass ``resume`` or ``overwrite``) and
+    one without is removed. Only an interrupt by SIGKILL leaves the folder behind: Ctrl-C,
+    SIGTERM and errors remove it.
+    """
+    target = check_output(target, "directory")
     if target.exists() and not overwrite:
         if is_complete(target):
             raise RunDirError(
                 f"{target}: already holds a finished run; choose another --out or pass --overwrite"
             )
-        if target.is_file() or any(target.iterdir()):
+        if any(target.iterdir()):
             raise RunDirError(f"{target}: exists and is not an empty run directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; a run directory is an ordinary folder
+    remove_leftovers(target.parent, f".{glob.escape(target.name)}.*.partial")  # older names
+    tmp = partial_dir(target)
+    fd = _claim(tmp, target, overwrite, resume)
     try:
         yield tmp
         if target.exists():
@@ -96,6 +113,43 @@ def staging_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(fd)
+
+
+def _claim(tmp: Path, target: Path, overwrite: bool, resume: bool) -> int:
+    """Create or take over the staging folder ``tmp``; return the descriptor holding its lock."""
+    from emotrans.training.checkpoint import CHECKPOINT  # deferred: imports torch
+
+    if tmp.exists() or tmp.is_symlink():
+        if not tmp.is_dir() or tmp.is_symlink():
+            raise RunDirError(f"{tmp}: in the way of the run's staging folder; remove it")
+        fd = hold(tmp)
+        if fd is None:
+            raise RunDirError(
+                f"{target}: another emotrans process is training into it (staged in {tmp})"
+            )
+        saved = (tmp / CHECKPOINT).is_file()
+        if saved and resume and not overwrite:
+            log.info("%s: resuming the interrupted run staged in %s", target, tmp)
+            return fd
+        if saved and not overwrite:
+            os.close(fd)
+            raise RunDirError(
+                f"{target}: an interrupted run is staged in {tmp}; pass --resume to continue "
+                "it, or --overwrite to start again"
+            )
+        for entry in list(tmp.iterdir()):  # empty it but keep the folder, and its lock
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        return fd
+    tmp.mkdir()
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    fd = hold(tmp)
+    if fd is None:
+        raise RunDirError(f"{target}: another emotrans process is training into it ({tmp})")
+    return fd
 
 
 class RunDir:

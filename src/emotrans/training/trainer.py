@@ -23,7 +23,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -55,6 +55,41 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+class EpochCheckpoint(Protocol):
+    """Where :meth:`Trainer.fit` keeps its state after each epoch (see
+    :class:`emotrans.training.checkpoint.Checkpoint`)."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, state: dict[str, Any], row: dict[str, Any]) -> None: ...
+
+
+def _rng_states(generator: torch.Generator) -> dict[str, Any]:
+    """Every random state a training epoch draws from: torch (dropout), the data order
+    generator, NumPy and Python; tensors and plain values only (a weights-only checkpoint)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(states["torch"])
+    generator.set_state(states["generator"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def pos_weights(labels: np.ndarray) -> np.ndarray:
@@ -118,6 +153,7 @@ class Trainer:
         self.epochs = config.epochs if epochs is None else epochs
         self.progress = progress
         self.device = resolve_device(config.device)
+        self.checkpoint: EpochCheckpoint | None = None  # set to save and resume each epoch
 
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
         if self.task == "sentiment":
@@ -216,6 +252,18 @@ class Trainer:
         best_state: dict[str, torch.Tensor] | None = None
         stale = 0
         memory_iter = None
+        first = 1
+        state = self.checkpoint.load() if self.checkpoint is not None else None
+        if state is not None:  # resume where a killed run left off
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            best.best_epoch, best.best_score = state["best_epoch"], state["best_score"]
+            best.history, best.stopped_early = list(state["history"]), state["stopped_early"]
+            best_state, stale = state["best_state"] or None, state["stale"]
+            _set_rng_states(state["rng"], generator)
+            first = self.epochs + 1 if best.stopped_early else state["epoch"] + 1
+            log.info("resuming after epoch %d", state["epoch"])
 
         def next_memory():
             nonlocal memory_iter
@@ -228,7 +276,7 @@ class Trainer:
                 except StopIteration:
                     memory_iter = None
 
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(first, self.epochs + 1):
             start = time.perf_counter()
             running, seen = 0.0, 0
             bar = tqdm(
@@ -281,7 +329,25 @@ class Trainer:
                     f"lr {row['lr']:.0e}  {row['seconds']:.1f}s{mark}"
                 )
             log.info("epoch %d: %s", epoch, row)
-            if stale >= cfg.early_stop:
+            stop = stale >= cfg.early_stop
+            if self.checkpoint is not None:
+                self.checkpoint.save(
+                    {
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "best_epoch": best.best_epoch,
+                        "best_score": best.best_score,
+                        "history": best.history,
+                        "stopped_early": stop,
+                        "best_state": best_state or {},
+                        "stale": stale,
+                        "rng": _rng_states(generator),
+                    },
+                    row,
+                )
+            if stop:
                 best.stopped_early = True
                 break
         if best_state is not None:

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from emotrans.atomic import write_text_atomic
+from emotrans.atomic import staged_folder, write_text_atomic
 from emotrans.data.formats import Format, get_format, writable_formats
 from emotrans.data.synthetic.build import Synthetic, clean, synthesize
 from emotrans.data.synthetic.oracle import write_oracle
@@ -64,9 +62,7 @@ def write_synthetic(
     synthetic.settings["format"] = fmt
     # Stage every file in a hidden sibling folder, then move them in: a failure leaves
     # ``out`` as it was.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_folder(out) as stage:
         names = write_data(stage, spec, get_format(fmt), synthetic)
         write_oracle(stage / "oracle.npz", synthetic.oracle)
         vectors = {n: [float(v) for v in vec] for n, vec in synthetic.world.vectors.items()}
@@ -79,8 +75,6 @@ def write_synthetic(
             (out / name).unlink(missing_ok=True)
         for name in names:
             os.replace(stage / name, out / name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     log.info("wrote synthetic %s (%s) to %s", spec.name, fmt, out)
     return out
 
