@@ -8,8 +8,8 @@ directory instantly, so they check the bookkeeping, not the trainer.
 from __future__ import annotations
 
 import json
-import os
-import socket
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -386,12 +386,27 @@ def test_a_second_reproduce_in_the_same_folder_is_refused(tmp_path, data_dir, fa
     grid = write_grid(tmp_path, FOUR)
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".reproduce.lock").write_text(f"{socket.gethostname()} {os.getppid()}\n")
+    holder = subprocess.Popen(  # holds the folder's lock as a running reproduce does
+        [sys.executable, "-c", _HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
     fake()
     with pytest.raises(ConfigError, match="another `emotrans reproduce` is running"):
         reproduce(grid, data_dir, out)
-    (out / ".reproduce.lock").write_text(f"{socket.gethostname()} 999999999\n")  # dead: stale
+    holder.kill()  # a killed holder's lock is released by the OS; its file stays, stale
+    holder.wait()
+    assert (out / ".reproduce.lock").exists()
     assert reproduce(grid, data_dir, out).ok
+
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from emotrans.experiments.runner import _Lock
+lock = _Lock(Path(sys.argv[1])).__enter__()
+print("locked", flush=True)
+time.sleep(600)
+"""
 
 
 # -- the real grid ------------------------------------------------------------------------------

@@ -266,3 +266,114 @@ def test_resuming_with_other_settings_is_refused(data, tmp_path, capsys):
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--resume"]
     err = one_line_error(capsys, argv)
     assert "other settings" in err and "seed" in err
+
+
+# -- writes --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: Path("/dev/null"), "is a device"),
+        (lambda d: (d / "file").write_text("x") and d / "file" / "below.h5", "is a regular file"),
+    ],
+    ids=["device", "below-a-file"],
+)
+def test_outputs_replace_only_regular_files(make, expected, data, tmp_path, capsys):
+    out = make(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    err = one_line_error(capsys, ["data", "convert", str(data), "--out", str(out)])
+    assert expected in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert Path("/dev/null").is_char_device()
+
+
+def test_an_atomic_write_never_replaces_a_directory(tmp_path):
+    from emotrans.atomic import write_text_atomic
+
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        write_text_atomic(tmp_path / "folder", "text")
+    assert (tmp_path / "folder").is_dir() and [p.name for p in tmp_path.iterdir()] == ["folder"]
+
+
+def test_a_run_directory_cannot_be_a_device_or_a_file(data, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for out in ("/dev/null", str(tmp_path / "file"), str(tmp_path / "file" / "run")):
+        argv = ["train", "--data", str(data), "--out", out, *TINY]
+        one_line_error(capsys, argv)
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_leftovers_of_killed_commands_are_removed_by_the_next_writer(data, tmp_path):
+    from emotrans.atomic import write_text_atomic
+
+    dead = tmp_path / ".out.json.myhost-1.abc.tmp"
+    dead = tmp_path / f".out.json.{__import__('socket').gethostname()}-999999999.abc.tmp"
+    dead.write_text("half")
+    alive = tmp_path / f".out.json.{__import__('socket').gethostname()}-{os.getpid()}.xyz.tmp"
+    alive.write_text("being written")
+    write_text_atomic(tmp_path / "out.json", "{}")
+    assert not dead.exists() and alive.exists()
+
+    stale_stage = tmp_path / ".synth.k1ll3d.tmp"  # `data synth` killed mid-write
+    stale_stage.mkdir()
+    (stale_stage / "text_train_emb.h5").write_bytes(b"half")
+    assert main(["data", "synth", "--scale", "0.005", "--embeddings", EMB, "--out",
+                 str(tmp_path / "synth")]) == 0  # fmt: skip
+    assert not stale_stage.exists()
+
+
+def test_a_relative_data_path_is_stored_absolute(data, tmp_path, monkeypatch):
+    monkeypatch.chdir(data.parent)
+    out = tmp_path / "run"
+    assert main(["train", "--data", data.name, "--out", str(out), *TINY]) == 0
+    assert _json(out / "config.json")["data"] == str(data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", str(out), "--json"]) == 0
+
+
+def test_the_grid_lock_has_one_holder_among_competing_processes(tmp_path):
+    script = """
+import os, sys, time
+from pathlib import Path
+from emotrans.errors import ConfigError
+from emotrans.experiments.runner import _Lock
+folder, holders, start = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+while time.time() < start:
+    pass
+try:
+    with _Lock(folder):
+        mine = holders / str(os.getpid())
+        mine.touch()
+        time.sleep(0.2)
+        others = [p.name for p in holders.iterdir() if p != mine]
+        mine.unlink()
+        sys.exit(1 if others else 0)
+except ConfigError:
+    sys.exit(3)
+"""
+    import time
+
+    holders = tmp_path / "holders"
+    holders.mkdir()
+    for _ in range(3):
+        start = time.time() + 1.5
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(tmp_path / "g"), str(holders), str(start)]
+            )
+            for _ in range(6)
+        ]
+        codes = [p.wait(timeout=60) for p in procs]
+        assert 1 not in codes, codes  # never two holders at once
+        assert 0 in codes
+
+
+def test_from_csd_checks_the_report_path_before_writing_the_h5(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    argv = ["data", "from-csd", "--text", str(tmp_path / "t.csd"), "--labels"]
+    argv += [str(tmp_path / "l.csd"), "--folds", "mosi", "--report"]
+    argv += [str(tmp_path / "file" / "report.json"), "--out", str(tmp_path / "out.h5")]
+    err = one_line_error(capsys, argv)
+    assert "report.json" in err and not (tmp_path / "out.h5").exists()

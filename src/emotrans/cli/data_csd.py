@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emotrans.atomic import write_text_atomic
+from emotrans.atomic import check_output, write_text_atomic
 from emotrans.cli.arguments import SEQ_LEN, WORKERS, number
 from emotrans.config import NON_NEGATIVE
 from emotrans.data import save_native
@@ -108,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def from_csd_command(args: argparse.Namespace) -> int:
     """Run ``emotrans data from-csd``."""
     out = Path(args.out)
+    if args.report:
+        check_output(args.report)  # a bad --report path fails before the .h5 is written
     with _progress_bar("aligning", "video") as update:
         result = convert_csd(
             args.text,

@@ -68,51 +68,54 @@ class GridSummary:
 
 
 class _Lock:
-    """An exclusive lock file in the grid folder: one `emotrans reproduce` per folder."""
+    """An exclusive lock on a file in the grid folder: one `emotrans reproduce` per folder.
+
+    An OS lock (``flock``) on ``.reproduce.lock``: taking it is atomic, the OS releases it
+    when its holder dies (even by SIGKILL), and the file names the holder for the message.
+    After locking, the file is checked to still be the one at the path (a holder that just
+    finished removes it), so two processes never both hold it.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.file = folder / LOCK_FILE
+        self.fd: int | None = None
 
     def __enter__(self) -> _Lock:
+        import fcntl
+
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
+        for _ in range(20):
+            fd = os.open(self.file, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._holder_alive():
-                    holder = self.file.read_text(encoding="utf-8").strip()
-                    raise ConfigError(
-                        f"{self.file.parent}: another `emotrans reproduce` is running in this "
-                        f"folder ({holder}); wait for it or remove {self.file} if it is gone"
-                    ) from None
-                self.file.unlink(missing_ok=True)  # left behind by a killed process
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                try:
+                    holder = self.file.read_text(encoding="utf-8").strip() or "starting"
+                except OSError:
+                    holder = "unknown"
+                raise ConfigError(
+                    f"{self.file.parent}: another `emotrans reproduce` is running in this "
+                    f"folder ({holder}); wait for it to finish"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.file).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # removed by a holder finishing meanwhile: lock the new file
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me + "\n")
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+            self.fd = fd
             return self
         raise ConfigError(f"{self.file}: cannot take the grid folder's lock")
 
-    def _holder_alive(self) -> bool:
-        try:
-            host, pid = self.file.read_text(encoding="utf-8").split()
-            pid_n = int(pid)
-        except (OSError, ValueError):
-            return False
-        if host != socket.gethostname():
-            return True  # another machine: assume it is alive
-        if pid_n == os.getpid():
-            return False
-        try:
-            os.kill(pid_n, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
     def __exit__(self, *exc: object) -> None:
-        self.file.unlink(missing_ok=True)
+        if self.fd is not None:
+            self.file.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _now() -> str:
