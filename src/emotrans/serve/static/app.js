@@ -42,9 +42,12 @@ async function loadInfo() {
   const res = await fetch("/api/info");
   info = await res.json();
   const trained = info.trained_emotions.join(", ");
+  const runName = info.run.split("/").filter(Boolean).pop();
+  const source = info.embeddings.replace(/:(?:.*\/)?/, ":"); // a file source: its name only
   $("run-info").textContent =
-    `Run ${info.run}: ${info.model} model on ${info.modalities.join(", ")}; ` +
-    `trained on ${trained}; new names through ${info.embeddings}.`;
+    `Run ${runName}: ${info.model} model on ${info.modalities.join(", ")}; ` +
+    `trained on ${trained}; new names through ${source}.`;
+  $("run-info").title = info.run;
   if (!$("emotions").value) {
     $("emotions").value = [...info.trained_emotions, "bored", "proud"].join(", ");
   }
