@@ -76,13 +76,14 @@ def test_readme_example_writes_a_complete_run_directory(example):
         "metrics.json",
         "history.csv",
         "report.md",
+        "emotion_vectors.npz",  # the trained names' vectors: reloading needs no embedding
     }
 
 
 def test_readme_example_predicts_a_table_of_the_asked_emotions(example):
     namespace, _, _ = example
     table = namespace["table"]
-    assert list(table.columns) == ["id", "anger", "boredom", "pride", "predicted"]
+    assert list(table.columns) == ["id", "anger", "boredom", "pride", "predicted", "ranking"]
     assert len(table) == len(namespace["data"]["test"].ids)
 
 

@@ -114,7 +114,7 @@ def test_predict_writes_a_csv_with_new_emotion_names(run, data, tmp_path, capsys
         == 0
     )
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["id", "anger", "boredom", "pride", "predicted"]
+    assert list(rows[0]) == ["id", "anger", "boredom", "pride", "predicted", "ranking"]
     for row in rows:
         chosen = [n for n in ("anger", "boredom", "pride") if float(row[n]) > 0.4]
         assert row["predicted"] == (";".join(chosen) if chosen else "")

@@ -130,7 +130,7 @@ def test_recognizer_predicts_new_emotion_names(zsl_run, mosei_dir):
     rec = Recognizer.load(zsl_run.path)
     data = load_data(RunConfig(data=str(mosei_dir)))
     frame = rec.predict(data, emotions=["anger", "boredom", "pride"])
-    assert list(frame.columns) == ["id", "anger", "boredom", "pride", "predicted"]
+    assert list(frame.columns) == ["id", "anger", "boredom", "pride", "predicted", "ranking"]
     assert len(frame) == data["test"].n
     probs = frame[["anger", "boredom", "pride"]].to_numpy()
     assert ((probs >= 0) & (probs <= 1)).all()
@@ -139,7 +139,7 @@ def test_recognizer_predicts_new_emotion_names(zsl_run, mosei_dir):
     ]
     assert frame["predicted"].tolist() == expected
     arr = rec.predict(data, emotions=["pride"], threshold=0.3, as_frame=False)
-    assert arr.dtype.names == ("id", "pride", "predicted")
+    assert arr.dtype.names == ("id", "pride", "predicted", "ranking")
 
 
 def test_recognizer_accepts_plain_arrays(zsl_run):

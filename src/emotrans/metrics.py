@@ -11,6 +11,9 @@ above a threshold. Per emotion we report
 An emotion whose split has no positives (or no negatives) has no defined ``wacc`` or ``auc``:
 those are NaN (with one logged warning), never 0, and the averages over emotions skip them.
 On multi-label data the strict / subset / intersect accuracies describe whole label sets.
+On single-label data (one emotion per sample) they mean nothing; the figures there are those
+of the predicted class, the argmax of the decision scores (:func:`argmax_metrics`): accuracy,
+weighted F1, macro F1 and the confusion matrix, as MELD and IEMOCAP papers report them.
 
 Everything is computed with NumPy on (N, K) arrays at once: no loop over samples or emotions.
 The results equal scikit-learn's ``balanced_accuracy_score``, ``f1_score(average="weighted")``,
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("wacc", "f1", "auc", "acc")
 MULTILABEL_KEYS = ("strict", "subset", "intersect")
+ARGMAX_KEYS = ("accuracy", "weighted_f1", "macro_f1")
+"""The single-label figures of :func:`argmax_metrics`, in the order tables show them."""
 _TUNABLE = ("wacc", "acc", "f1")
 
 
@@ -165,6 +170,7 @@ def compute_metrics(
     probs: Any,
     emotions: Sequence[str],
     threshold: float | Sequence[float] | np.ndarray = 0.5,
+    multilabel: bool = True,
 ) -> dict[str, Any]:
     """All metrics of one split.
 
@@ -175,6 +181,8 @@ def compute_metrics(
     emotions : the K emotion names, in column order
     threshold : a float, or an array (K,) of per-emotion thresholds; emotion k is predicted
         present when ``probs[:, k] > threshold[k]``
+    multilabel : include the strict / subset / intersect accuracies over label sets (False
+        for single-label data, where :func:`argmax_metrics` describes the predicted class)
 
     Returns
     -------
@@ -182,7 +190,8 @@ def compute_metrics(
         ``per_emotion``: name -> {"wacc", "f1", "auc", "acc"};
         ``average``: {"wacc", "f1", "auc", "acc"}, the mean over emotions ignoring NaN
         (NaN when every emotion is NaN);
-        ``multilabel``: {"strict", "subset", "intersect"} accuracies over samples;
+        ``multilabel``: {"strict", "subset", "intersect"} accuracies over samples (only
+        with ``multilabel``);
         ``n``: N; ``positives``: name -> number of positive samples.
         All numbers are Python floats / ints.
     """
@@ -216,7 +225,7 @@ def compute_metrics(
     else:
         strict = subset = intersect = float("nan")
 
-    return {
+    out: dict[str, Any] = {
         "per_emotion": {
             e: {key: float(scores[key][i]) for key in METRIC_KEYS} for i, e in enumerate(emotions)
         },
@@ -224,6 +233,75 @@ def compute_metrics(
         "multilabel": {"strict": strict, "subset": subset, "intersect": intersect},
         "n": int(n),
         "positives": {e: int(c) for e, c in zip(emotions, positives)},
+    }
+    if not multilabel:
+        del out["multilabel"]
+    return out
+
+
+def confusion_matrix(truth: Any, pred: Any, k: int) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Parameters
+    ----------
+    truth, pred : int arrays (N,), class indices in 0..k-1
+    k : number of classes
+
+    Returns
+    -------
+    int64 array (k, k): rows = true class, columns = predicted class
+    """
+    t = np.asarray(truth, dtype=np.int64).ravel()
+    p = np.asarray(pred, dtype=np.int64).ravel()
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def argmax_metrics(y_true: Any, scores: Any, emotions: Sequence[str]) -> dict[str, Any]:
+    """Metrics of the predicted class of single-label data: the argmax of ``scores``.
+
+    Parameters
+    ----------
+    y_true : array (N, K) in {0, 1}, exactly one 1 per row (the true class)
+    scores : array (N, K), decision scores (logits, shifted logits or probabilities; only
+        their order within a row matters); ties go to the first emotion
+    emotions : the K emotion names, in column order
+
+    Returns
+    -------
+    dict with keys ``accuracy``; ``weighted_f1`` (per-class F1 weighted by the true classes'
+    support, scikit-learn ``f1_score(average="weighted")``); ``macro_f1`` (the plain mean over
+    the classes present in the truth or the predictions, scikit-learn ``average="macro"``);
+    ``confusion``: K lists of K counts, rows = true class, columns = predicted class, in
+    ``emotions`` order; ``predicted``: name -> how often it is predicted; ``emotions``; ``n``.
+    Numbers are Python floats / ints; the F1 figures are NaN for N = 0.
+    """
+    emotions = [str(e) for e in emotions]
+    y, s = _check(y_true, scores, len(emotions))
+    n, k = y.shape
+    if n and not np.all(y.sum(axis=1) == 1):
+        raise ValueError("argmax metrics need exactly one true emotion per sample")
+    truth = y.argmax(axis=1)  # (N,)
+    pred = s.argmax(axis=1)  # (N,)
+    cm = confusion_matrix(truth, pred, k)  # (K, K)
+    tp = np.diag(cm).astype(np.float64)  # (K,)
+    support = cm.sum(axis=1).astype(np.float64)  # true count per class
+    predicted = cm.sum(axis=0).astype(np.float64)
+    f1 = _ratio(2 * tp, support + predicted, fill=0.0)  # 2TP / (2TP + FP + FN)
+    present = (support + predicted) > 0
+    if n:
+        accuracy = float(tp.sum() / n)
+        weighted = float(f1 @ support / n)
+        macro = float(f1[present].mean())
+    else:
+        accuracy = weighted = macro = float("nan")
+    return {
+        "accuracy": accuracy,
+        "weighted_f1": weighted,
+        "macro_f1": macro,
+        "confusion": cm.tolist(),
+        "predicted": {e: int(c) for e, c in zip(emotions, predicted)},
+        "emotions": emotions,
+        "n": int(n),
     }
 
 

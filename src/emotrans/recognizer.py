@@ -52,9 +52,10 @@ from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     current_emotion_vectors,
     emotion_vectors,
+    offsets_for,
     predict_logits,
+    probabilities,
     resolve_device,
-    sigmoid,
 )
 from emotrans.training.pipeline import fit_run
 from emotrans.training.rundir import RunDir
@@ -79,7 +80,8 @@ class ClipPrediction:
 
     ``logit[k] = bias + sum_m contributions[m][k]``, with
     ``contributions[m][k] = fusion_weights[m] * modality_scores[m][k]``, and
-    ``probabilities[k] = sigmoid(logit[k])``
+    ``probabilities[k] = sigmoid(logit[k])`` (the softmax over the names for a run trained
+    with the softmax objective)
 
     (``bias`` is 0 for the emotion task: the model's logit is the weighted sum of the
     modalities' scores s_m = r_m . E_m,k). Models without per-modality scores (the baselines)
@@ -91,7 +93,8 @@ class ClipPrediction:
     emotions : the names scored, in order
     probabilities : name -> probability in (0, 1)
     logits : name -> logit (the model's output before the sigmoid)
-    ranking : the names by decreasing probability
+    ranking : the names by decreasing probability (the serve page draws them in this order;
+        :meth:`Recognizer.predict`'s ``ranking`` column is the shift-corrected decision order)
     modality_scores : modality -> name -> s_m, or None
     fusion_weights : modality -> w_m, or None
     contributions : modality -> name -> w_m * s_m, or None
@@ -193,13 +196,20 @@ class Recognizer:
         self._lock = threading.Lock()  # scoring changes the model's emotion list
         trained = list(model.emotions) == self.trained_emotions
         self._trained_vectors = current_emotion_vectors(model) if trained else None
+        # name -> embedding vector of every name scored so far: each is embedded once
+        self._vectors: dict[str, np.ndarray] = {}
+        if self._trained_vectors is not None and model.task == "emotion":
+            self._vectors.update(zip(self.trained_emotions, self._trained_vectors))
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Recognizer:
         """The recogniser of a finished run directory (written by ``emotrans train`` or
         :meth:`save`)."""
-        model, config, info = load_run(run_dir)
-        return cls(model, config, info, Path(run_dir))
+        cache: dict[str, np.ndarray] = {}
+        model, config, info = load_run(run_dir, cache=cache)
+        recognizer = cls(model, config, info, Path(run_dir))
+        recognizer._vectors.update(cache)  # the run's cached vectors: no embedding source
+        return recognizer
 
     @classmethod
     def from_run(cls, run: TrainedRun) -> Recognizer:
@@ -339,7 +349,7 @@ class Recognizer:
             return
         vectors = self._trained_vectors
         if vectors is None and self.model.uses_embeddings:
-            vectors, _ = emotion_vectors(self.config, trained, isolated=False)
+            vectors, _ = emotion_vectors(self.config, trained, False, cache=self._vectors)
         self.model.set_emotions(trained, vectors)
 
     def _as_split(self, data: Dataset | Split | Mapping[str, Any], split: str) -> Split:
@@ -388,7 +398,39 @@ class Recognizer:
         emotions: Sequence[str] | None = None,
         split: str = "test",
     ) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Probabilities (N, K) of ``emotions`` (default: the trained ones), their names, ids."""
+        """Probabilities (N, K) of ``emotions`` (default: the trained ones), their names, ids.
+
+        The probabilities follow the run's objective: one sigmoid per emotion for ``binary``
+        (each in (0, 1), independent), the softmax over the requested names for ``softmax``
+        (each row sums to 1, names never trained on included)."""
+        logits, names, ids = self._logits(data, emotions, split)
+        return probabilities(logits, self.objective), names, ids
+
+    @property
+    def objective(self) -> str:
+        """The run's emotion objective, ``"binary"`` or ``"softmax"`` (RunConfig.objective)."""
+        return str(self.info.get("objective") or self.config.objective)
+
+    def untrained(self, names: Sequence[str]) -> list[str]:
+        """Those of ``names`` the run was not trained on (scored zero-shot)."""
+        trained = set(self.trained_emotions)
+        return [n for n in names if n not in trained]
+
+    def decision_scores(self, logits: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Scores (N, K) whose order within a row is the run's ranking of ``names``: the
+        logits less the binary objective's shifts log(pos_weight_k) (model.json
+        ``logit_offsets``; a name not trained on gets the trained emotions' mean shift), or
+        the logits themselves for the softmax objective and runs without offsets."""
+        offsets = offsets_for(self.info, list(names))
+        return logits if offsets is None else logits - offsets[None, :]
+
+    def _logits(
+        self,
+        data: Dataset | Split | Mapping[str, Any],
+        emotions: Sequence[str] | None = None,
+        split: str = "test",
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Logits (N, K) of ``emotions`` (default: the trained ones), their names, ids."""
         if self.task == "sentiment":
             raise ConfigError(
                 "a sentiment recogniser predicts scores, not probabilities: use predict or "
@@ -407,7 +449,7 @@ class Recognizer:
                 )
         s = self._as_split(data, split)
         self._check_dims(s)
-        vectors, _ = emotion_vectors(self.config, names, isolated=False)  # quick repeat queries
+        vectors, _ = emotion_vectors(self.config, names, False, cache=self._vectors)
         self.model.set_emotions(names, vectors)
         logits = predict_logits(
             self.model,
@@ -416,7 +458,7 @@ class Recognizer:
             resolve_device(self.config.device),
             self.config.precision,
         )
-        return sigmoid(logits), names, s.ids
+        return logits, names, s.ids
 
     def predict_scores(
         self, data: Dataset | Split | Mapping[str, Any], split: str = "test"
@@ -445,8 +487,15 @@ class Recognizer:
         split: str = "test",
         as_frame: bool = True,
     ):
-        """A table with one row per sample: ``id``, a probability column per emotion, and
-        ``predicted`` (the emotions whose probability exceeds ``threshold``, ';'-joined).
+        """A table with one row per sample: ``id``, a probability column per emotion,
+        ``predicted`` (the emotions whose probability exceeds ``threshold``, ';'-joined) and
+        ``ranking`` (every requested name, best first, ';'-joined: the order of
+        :meth:`decision_scores`, whose first name is the single-label decision).
+
+        Probabilities are the run objective's (:meth:`predict_proba`: sigmoids, or a softmax
+        over the requested names). Which names the run was trained on is in
+        ``frame.attrs["trained_emotions"]`` and ``frame.attrs["untrained_emotions"]`` (the
+        others, scored zero-shot through their embeddings).
 
         Returns a pandas DataFrame, or with ``as_frame=False`` a NumPy structured array with the
         same named columns.
@@ -467,7 +516,10 @@ class Recognizer:
             )
             out["id"], out["sentiment"], out["predicted"] = ids, scores, polarity
             return out
-        probs, names, ids = self.predict_proba(data, emotions, split)
+        logits, names, ids = self._logits(data, emotions, split)
+        probs = probabilities(logits, self.objective)
+        order = np.argsort(-self.decision_scores(logits, names), axis=1, kind="stable")  # (N, K)
+        ranking = [";".join(names[k] for k in row) for row in order]
         if threshold is None:
             trained_thr = self.info.get("thresholds")
             if trained_thr and names == self.trained_emotions:
@@ -484,13 +536,23 @@ class Recognizer:
             frame = pd.DataFrame(probs, columns=names)
             frame.insert(0, "id", ids)
             frame["predicted"] = predicted
+            frame["ranking"] = ranking
+            frame.attrs["trained_emotions"] = [n for n in names if n in self.trained_emotions]
+            frame.attrs["untrained_emotions"] = self.untrained(names)
             return frame
-        dtype = [("id", "U64"), *((n, "f4") for n in names), ("predicted", "U256")]
+        width = max(8, sum(len(n) + 1 for n in names))
+        dtype = [
+            ("id", "U64"),
+            *((n, "f4") for n in names),
+            ("predicted", "U256"),
+            ("ranking", f"U{width}"),
+        ]
         out = np.empty(len(ids), dtype=dtype)
         out["id"] = ids
         for k, n in enumerate(names):
             out[n] = probs[:, k]
         out["predicted"] = predicted
+        out["ranking"] = ranking
         return out
 
     # -- raw clips ------------------------------------------------------------------------------
@@ -584,7 +646,7 @@ class Recognizer:
         out = []
         for i, (name, transcript, source, seconds, duration) in enumerate(done):
             row = logits[i].astype(np.float64)
-            probs = sigmoid(row)
+            probs = probabilities(row[None, :], self.objective)[0]
             contributions = None
             if scores is not None and weights is not None:
                 contributions = {
@@ -655,7 +717,7 @@ class Recognizer:
                         self.config.model,
                         ", ".join(new),
                     )
-            vectors, _ = emotion_vectors(self.config, names, isolated=False)
+            vectors, _ = emotion_vectors(self.config, names, False, cache=self._vectors)
             self.model.set_emotions(names, vectors)
             device = resolve_device(self.config.device)
             data = TensorSplit.from_split(split, self.modalities)

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="predict any emotion names with a trained run, on a dataset or on raw clips",
         description="Score samples for any emotion names the run's embedding source knows "
         "(also names never seen in training). With --input DATA: one CSV row per sample (id, "
-        "one probability column per emotion, the predicted set). With CLIP or FOLDER "
+        "one probability column per emotion, the predicted set, and the ranking of the names, best first; names the run was not trained on are named on stderr). With CLIP or FOLDER "
         "arguments: each clip is extracted exactly as the run's training data were (its "
         "extractors, settings, alignment, T and standardisation) and scored; the output has "
         "one probability per emotion and, for the transferable model, each modality's score "
@@ -66,7 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a clip that cannot be processed on stderr and go on (exit 2 at the end "
         "when any failed) instead of stopping at it",
     )
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (0: all)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="torch CPU threads (0: automatic, the free cores; logged)",
+    )
     p.set_defaults(func=_predict)
 
 
@@ -105,7 +111,15 @@ def _predict_data(args: argparse.Namespace) -> int:
             frame.to_json(tmp, orient="records", indent=1)
         else:
             frame.to_csv(tmp, index=False, float_format="%.6f")
-    print(f"{len(frame)} predictions for {', '.join(frame.columns[1:-1])} written to {args.out}")
+    names = [c for c in frame.columns if c not in ("id", "predicted", "ranking")]
+    print(f"{len(frame)} predictions for {', '.join(names)} written to {args.out}")
+    untrained = frame.attrs.get("untrained_emotions") or []
+    if untrained:
+        print(
+            f"emotrans: not trained on {', '.join(untrained)}: scored zero-shot through their "
+            f"embeddings (trained on {', '.join(recognizer.trained_emotions)})",
+            file=sys.stderr,
+        )
     return 0
 
 

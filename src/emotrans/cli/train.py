@@ -8,7 +8,7 @@ import sys
 
 from emotrans.cli.settings import add_config_arguments, config_from_args
 from emotrans.config import read_settings_file
-from emotrans.training.report import metrics_table, multilabel_line
+from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
 
 
@@ -91,6 +91,9 @@ def _train(args: argparse.Namespace) -> int:
         line = multilabel_line(m["splits"]["test"])
         if line:
             print("\n" + line)
+        single = argmax_table(m["splits"]["test"])
+        if single:
+            print("\n" + single)
         if "zsl" in m:
             print(f"\nZero-shot, unseen {', '.join(m['zsl']['unseen'])}:\n")
             print(metrics_table(m["zsl"]["unseen_metrics"]))
@@ -117,4 +120,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         line = multilabel_line(m)
         if line:
             print("\n" + line)
+        single = argmax_table(m)
+        if single:
+            print("\n" + single)
     return 0

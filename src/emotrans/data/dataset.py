@@ -170,6 +170,21 @@ def _score_summary(scores: np.ndarray) -> dict[str, Any]:
     }
 
 
+def one_label_per_row(labels: np.ndarray) -> bool:
+    """Whether every row of ``labels`` (N, K) has exactly one positive (True for N = 0)."""
+    labels = np.asarray(labels)
+    return bool(labels.ndim == 2 and np.all((labels != 0).sum(axis=1) == 1))
+
+
+def infer_single_label(splits: dict[str, Split], task: str = "emotion") -> bool:
+    """Whether the labels of ``splits`` are single-label: an emotion task whose every row, in
+    every split, has exactly one positive (and at least one row in all). Loaders whose format
+    does not say (IEMOCAP-9's pickles, old native files) decide with this."""
+    if task != "emotion" or not splits or not any(s.n for s in splits.values()):
+        return False
+    return all(one_label_per_row(s.labels) for s in splits.values())
+
+
 def split_targets(split: Split, task: str) -> np.ndarray:
     """What a model is trained to output on ``split``: float32 (N, K) binary labels for the
     ``emotion`` task, float32 (N, 1) scores (the intensities) for the ``sentiment`` task."""
@@ -199,6 +214,10 @@ class Dataset:
     extraction : how the features were extracted from raw clips (``emotrans extract``): the
         extractors' descriptions, the alignment, T, word-timing sources, skipped clips; None
         for datasets not extracted here (JSON-serialisable)
+    single_label : one emotion per sample (MELD, IEMOCAP-4, a layout's ``label`` column):
+        every label row has exactly one positive, the emotions are mutually exclusive classes
+        and argmax metrics apply; False for multi-label data (CMU-MOSEI), where a sample may
+        have several emotions or none (docs/design.md, "Metrics")
     """
 
     name: str
@@ -210,6 +229,7 @@ class Dataset:
     meta: dict[str, Any] = field(default_factory=dict)
     task: str = "emotion"
     extraction: dict[str, Any] | None = None
+    single_label: bool = False
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -240,6 +260,7 @@ class Dataset:
             + f", emotions={emotions}, splits={{{sizes}}}, modalities={shapes}"
             + ("" if self.aligned else ", unaligned")
             + (f", task={self.task!r}" if self.task != "emotion" else "")
+            + (", single-label" if self.single_label else "")
             + ")"
         )
 
@@ -269,9 +290,19 @@ class Dataset:
                     raise DataFormatError(
                         f"{where} [{name}]: sentiment without scores (no intensities)"
                     )
+        if self.single_label and self.task != "emotion":
+            raise DataFormatError(f"{where}: a {self.task} dataset cannot be single-label")
         dims: dict[str, int] | None = None
         for name, split in self.splits.items():
             split.validate(f"{where} [{name}]", len(self.emotions))
+            if self.single_label and not one_label_per_row(split.labels):
+                counts = (split.labels != 0).sum(axis=1)
+                bad = int(np.flatnonzero(counts != 1)[0])
+                raise DataFormatError(
+                    f"{where} [{name}]: declared single-label, but sample {split.ids[bad]} has "
+                    f"{counts[bad]} emotions ({int((counts != 1).sum())} of {split.n} rows do not "
+                    "have exactly one)"
+                )
             here = {m: int(x.shape[2]) for m, x in split.features.items()}
             if dims is None:
                 dims = here
@@ -290,11 +321,11 @@ class Dataset:
                 f"(has {', '.join(self.emotions)})"
             )
         columns = [self.emotions.index(n) for n in names]
-        return replace(
-            self,
-            emotions=list(names),
-            splits={k: s.select_columns(columns) for k, s in self.splits.items()},
-        )
+        splits = {k: s.select_columns(columns) for k, s in self.splits.items()}
+        # a subset of a single-label dataset's classes leaves rows without a label: then the
+        # selection is multi-label (K binary labels), unless the rows were filtered first
+        single = self.single_label and all(one_label_per_row(s.labels) for s in splits.values())
+        return replace(self, emotions=list(names), splits=splits, single_label=single)
 
     def select_modalities(self, modalities: Sequence[str]) -> Dataset:
         """A dataset keeping only ``modalities`` (which must be present)."""
@@ -333,6 +364,7 @@ class Dataset:
             "emotions": list(self.emotions),
             "modalities": list(self.modalities),
             "aligned": self.aligned,
+            "single_label": self.single_label,
             "splits": {
                 k: {
                     "n": s.n,

@@ -9,7 +9,9 @@
 * :func:`balanced_few_shot_set` and :func:`memory_sample` build the small fine-tuning set and
   the episodic memory of the continual modes.
 
-All functions return new datasets/splits and never modify their inputs.
+All functions return new datasets/splits and never modify their inputs, except
+:func:`zero_shot` with ``in_place=True``, which replaces the dataset's splits by the filtered
+ones so that a run holds one copy of the data, not the full and the filtered one.
 """
 
 from __future__ import annotations
@@ -36,19 +38,25 @@ def _check_names(dataset: Dataset, names: Sequence[str], what: str) -> None:
         )
 
 
-def zero_shot(dataset: Dataset, unseen: Sequence[str]) -> Dataset:
+def zero_shot(dataset: Dataset, unseen: Sequence[str], in_place: bool = False) -> Dataset:
     """The seen-emotion dataset: samples positive for any ``unseen`` emotion removed from every
-    split, and the unseen columns dropped."""
+    split, and the unseen columns dropped.
+
+    With ``in_place``, each split of ``dataset`` is replaced by its filtered rows (all columns
+    kept) as soon as it is filtered, so the full split can be freed: the peak is the data plus
+    one filtered split, not twice the data. The result shares those arrays."""
     _check_names(dataset, unseen, "zero-shot")
     cols = [dataset.emotions.index(n) for n in unseen]
     seen = [e for e in dataset.emotions if e not in unseen]
     if not seen:
         raise ConfigError("zero-shot: at least one emotion must stay seen")
-    splits = {}
-    for name, split in dataset.splits.items():
+    splits = dataset.splits if in_place else {}
+    for name in list(dataset.splits):
+        split = dataset.splits[name]
         keep = split.labels[:, cols].sum(axis=1) == 0
         splits[name] = split.subset(np.flatnonzero(keep))
-    filtered = replace(dataset, splits=splits)
+        del split  # in place: the full split's arrays go now
+    filtered = dataset if in_place else replace(dataset, splits=splits)
     return filtered.select_emotions(seen)
 
 

@@ -21,11 +21,13 @@ from typing import Any
 
 from emotrans.errors import RunDirError
 from emotrans.experiments.runner import GRID_JSON, read_grid_json
-from emotrans.metrics import METRIC_KEYS, MULTILABEL_KEYS, SENTIMENT_KEYS
+from emotrans.metrics import ARGMAX_KEYS, METRIC_KEYS, MULTILABEL_KEYS, SENTIMENT_KEYS
 from emotrans.training.rundir import REQUIRED, RunDir, is_complete
 
 METRICS = METRIC_KEYS
 MULTILABEL = MULTILABEL_KEYS
+ARGMAX = ARGMAX_KEYS
+"""The single-label figures of the predicted class (accuracy, weighted F1, macro F1)."""
 METRIC_TITLES = {
     "wacc": "weighted accuracy",
     "f1": "weighted F1",
@@ -312,7 +314,8 @@ def long_rows(results: GridResults) -> list[dict[str, Any]]:
 
     Sections: ``sentiment`` (a sentiment cell's test metrics: mae, corr, acc7 and Acc-2 / F1
     in the conventions nonneg and nonzero), ``test`` (every cell's test split, per emotion, ``average`` and the
-    ``multilabel`` accuracies), ``zsl_unseen`` / ``zsl_seen`` (zero-shot), ``fsl_before_target``,
+    ``multilabel`` accuracies of multi-label data, or the ``argmax`` figures of single-label
+    data: accuracy, weighted and macro F1 of the predicted class), ``zsl_unseen`` / ``zsl_seen`` (zero-shot), ``fsl_before_target``,
     ``fsl_after_target``, ``fsl_before_seen``, ``fsl_after_seen`` (seen average) and ``fsl``
     (forgetting, target gain, shots).
     """
@@ -354,6 +357,10 @@ def long_rows(results: GridResults) -> list[dict[str, Any]]:
             s = cell.stat("splits", "test", "multilabel", k)
             if s.n:
                 add("test", cell, "multilabel", k, s)
+        for k in ARGMAX:
+            s = cell.stat("splits", "test", "argmax", k)
+            if s.n:
+                add("test", cell, "argmax", k, s)
         if cell.protocol == "zsl":
             for e in cell.zsl_unseen():
                 for k in METRICS:

@@ -19,6 +19,7 @@ from typing import Any
 
 from emotrans.atomic import write_text_atomic
 from emotrans.experiments.aggregate import (
+    ARGMAX,
     CSV_COLUMNS,
     METRIC_TITLES,
     METRICS,
@@ -283,6 +284,24 @@ def _emotion_tables(results: GridResults) -> list[tuple[str, Table]]:
                     "set a non-empty subset of the truth; intersect: at least one true emotion "
                     "predicted)",
                     ["cell", "strict", "subset", "intersect", "seeds"],
+                    rows,
+                    bold_best=True,
+                ),
+            )
+        )
+    single_cells = [c for c in cells if c.stat("splits", "test", "argmax", "accuracy").n]
+    if single_cells:
+        rows = [
+            [c.name, *(c.stat("splits", "test", "argmax", k) for k in ARGMAX), _seeds(c)]
+            for c in single_cells
+        ]
+        tables.append(
+            (
+                "argmax",
+                Table(
+                    "Test figures of the predicted class on single-label data (the argmax "
+                    "decision of each run's metrics.json)",
+                    ["cell", "accuracy", "weighted F1", "macro F1", "seeds"],
                     rows,
                     bold_best=True,
                 ),

@@ -817,6 +817,7 @@ def extract_dataset(
         nonfinite={k: v for k, v in assembler.nonfinite.items() if v},
         meta={"format": "extracted", "layout": raw.meta.get("layout"), "layout_meta": raw.meta},
         task=raw.task,
+        single_label=bool(raw.single_label) and raw.task == "emotion",
     )
     dataset.extraction = record
     return ExtractionResult(dataset.validate(), failures, record)

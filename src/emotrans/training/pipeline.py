@@ -27,6 +27,7 @@ from emotrans.errors import ConfigError
 from emotrans.metrics import (
     LOWER_IS_BETTER,
     SENTIMENT_KEYS,
+    argmax_metrics,
     average_key_for,
     compute_metrics,
     tune_thresholds,
@@ -37,9 +38,13 @@ from emotrans.models.registry import build_model, resolve_config
 from emotrans.training.batches import TensorSplit
 from emotrans.training.checkpoint import CHECKPOINT, Checkpoint
 from emotrans.training.inference import (
+    DECISIONS,
     PREDICT_BATCH_SIZE,
     emotion_vectors,
+    logit_offsets,
+    offsets_for,
     predict_logits,
+    probabilities,
     resolve_device,
     sigmoid,
     split_metrics,
@@ -185,6 +190,7 @@ def fit_run(
     for split in ("train", "valid"):
         if plan.train[split].n == 0:
             raise ConfigError(f"{dataset.source}: the {split} split is empty after the protocol")
+    check_objective(config, plan.train)
     seed_everything(config.seed)  # model initialisation is part of the seeded run
     model, dim = _start_model(plan, config)
     n_params = model.num_parameters()
@@ -192,8 +198,8 @@ def fit_run(
     if on_start is not None:
         on_start(model, n_params)
     key = selection_key(config, dataset.name, dataset.task)
-    fit, thresholds = _fit(model, plan, config, key, progress, checkpoint)
-    metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params)
+    fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint)
+    metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params, offsets)
     info = {
         "model": config.model,
         "modalities": list(model.modalities),
@@ -203,6 +209,9 @@ def fit_run(
         "emotions": list(model.emotions),
         "trained_emotions": list(plan.train.emotions),
         "thresholds": thresholds,
+        "single_label": bool(plan.train.single_label),
+        "objective": config.objective,
+        "logit_offsets": None if offsets is None else [float(v) for v in offsets],
     }
     metrics["seconds"] = time.perf_counter() - start
     return TrainedRun(
@@ -213,6 +222,20 @@ def fit_run(
         history=fit.history,
         extraction=dataset.extraction,  # so new clips can be extracted like the training data
     )
+
+
+def check_objective(config: RunConfig, dataset: Dataset) -> None:
+    """Refuse the softmax objective where it has no meaning: sentiment, or emotions that are
+    not mutually exclusive (multi-label data, or a subset of a single-label dataset's classes
+    that leaves samples without one)."""
+    if config.objective != "softmax":
+        return
+    if dataset.task != "emotion" or not dataset.single_label:
+        what = "a sentiment dataset" if dataset.task != "emotion" else "multi-label"
+        raise ConfigError(
+            f"--objective softmax needs single-label data (one emotion per sample); "
+            f"{dataset.source or dataset.name} is {what}: use --objective binary"
+        )
 
 
 def absolute_paths(config: RunConfig) -> RunConfig:
@@ -240,8 +263,9 @@ def _fit(
     key: str,
     progress: bool,
     checkpoint: Checkpoint | None = None,
-) -> tuple[FitResult, list[float] | None]:
-    """Train ``model`` on the plan's data; returns the fit and the tuned thresholds (or None)."""
+) -> tuple[FitResult, list[float] | None, np.ndarray | None]:
+    """Train ``model`` on the plan's data; returns the fit, the tuned thresholds (or None)
+    and the logit offsets of the argmax decision (or None: sentiment, softmax objective)."""
     train_ds = plan.train
     train = TensorSplit.from_split(train_ds["train"], model.modalities, train_ds.task)
     valid = TensorSplit.from_split(train_ds["valid"], model.modalities, train_ds.task)
@@ -255,20 +279,52 @@ def _fit(
         task=train_ds.task,
     )
     memory = None if plan.memory is None else TensorSplit.from_split(plan.memory, model.modalities)
+    weights = pos_weights(train_ds["train"].labels) if train_ds.task == "emotion" else None
     trainer.checkpoint = checkpoint
-    fit = trainer.fit(
-        model,
-        train,
-        valid,
-        pos_weights(train_ds["train"].labels) if train_ds.task == "emotion" else None,
-        memory=memory,
-        mode=plan.step_mode,
-    )
+    fit = trainer.fit(model, train, valid, weights, memory=memory, mode=plan.step_mode)
     thresholds = None
-    if config.tune_thresholds and train_ds.task == "emotion":
+    offsets = logit_offsets(weights, config.objective)
+    tune_shift = offsets is not None and train_ds.single_label
+    if (config.tune_thresholds or tune_shift) and train_ds.task == "emotion":
         logits = predict_logits(model, valid, PREDICT_BATCH_SIZE, trainer.device, config.precision)
-        thresholds = tune_thresholds(train_ds["valid"].labels, sigmoid(logits)).tolist()
-    return fit, thresholds
+        if config.tune_thresholds:
+            probs = probabilities(logits, config.objective)
+            thresholds = tune_thresholds(train_ds["valid"].labels, probs).tolist()
+        if tune_shift:
+            assert offsets is not None
+            scale = shift_scale(train_ds["valid"].labels, logits, offsets)
+            offsets = offsets * scale
+            log.info("single-label decision: logit - %.2f log(pos_weight)", scale)
+    return fit, thresholds, offsets
+
+
+SHIFT_SCALES = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+"""The fractions of log(pos_weight_k) the single-label decision may subtract."""
+
+
+def shift_scale(labels: np.ndarray, logits: np.ndarray, offsets: np.ndarray) -> float:
+    """The fraction a of the binary objective's logit shifts log(pos_weight_k) that the argmax
+    decision subtracts, chosen on the validation split.
+
+    A converged model's logits carry the whole shift (logit_k = log-odds_k + log(pos_weight_k),
+    so a = 1 gives the most probable emotion); an early-stopped one carries only part of it,
+    and a = 1 then over-corrects towards the frequent emotions. a is the value of
+    :data:`SHIFT_SCALES` with the best validation weighted F1 of the argmax (ties: the
+    largest); a = 0 is the raw argmax, so the choice is never worse than it on validation.
+
+    Parameters
+    ----------
+    labels : (N, K) single-label validation labels
+    logits : (N, K) the model's validation logits
+    offsets : (K,) log(pos_weight_k)
+    """
+    names = [str(k) for k in range(labels.shape[1])]
+    best, chosen = -np.inf, 1.0
+    for a in SHIFT_SCALES:
+        value = argmax_metrics(labels, logits - a * offsets[None, :], names)["weighted_f1"]
+        if np.isfinite(value) and value >= best - 1e-12:
+            best, chosen = value, float(a)
+    return chosen
 
 
 def _run_metrics(
@@ -280,10 +336,12 @@ def _run_metrics(
     fit: FitResult,
     thresholds: list[float] | None,
     n_params: int,
+    offsets: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """metrics.json without its timing: valid/test metrics, protocol sections, the oracle."""
     train_ds = plan.train
     names = list(train_ds.emotions)
+    single = bool(train_ds.single_label)
     metrics: dict[str, Any] = {
         "dataset": dataset.name,
         "task": dataset.task,
@@ -297,8 +355,11 @@ def _run_metrics(
         "num_parameters": n_params,
         "train_samples": train_ds["train"].n,
         "thresholds": thresholds,
+        "single_label": single,
+        "objective": config.objective,
+        "decision": DECISIONS[config.objective] if single else None,
         "splits": {
-            s: split_metrics(model, train_ds[s], names, config, thresholds)
+            s: split_metrics(model, train_ds[s], names, config, thresholds, single, offsets)
             for s in ("valid", "test")
             if s in train_ds.splits
         },
@@ -384,7 +445,10 @@ def evaluate_run(
         names = list(emotions)
     dataset = dataset.select_emotions(names)
     thresholds = info.get("thresholds") if emotions is None else None
-    return split_metrics(model, dataset[split], names, config, thresholds)
+    offsets = offsets_for(info, names)
+    return split_metrics(
+        model, dataset[split], names, config, thresholds, dataset.single_label, offsets
+    )
 
 
 __all__ = [

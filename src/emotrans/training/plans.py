@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,12 @@ class Plan:
 
 
 def prepare(dataset: Dataset, config: RunConfig) -> Plan:
-    """The plan for ``config`` (standard, zero-shot or few-shot) on ``dataset``."""
+    """The plan for ``config`` (standard, zero-shot or few-shot) on ``dataset``.
+
+    The zero-shot plan filters ``dataset`` in place (its splits become the rows without an
+    unseen emotion; the full test split is kept by the plan for the zero-shot metrics), so a
+    run never holds the full and the filtered data at once: pass a dataset you do not need
+    unfiltered afterwards."""
     if config.zsl and config.fsl:
         raise ConfigError("choose either zero-shot (--zsl) or few-shot (--fsl), not both")
     if dataset.task == "sentiment" and (config.zsl or config.fsl):
@@ -116,24 +121,23 @@ def _zero_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
                 "that has its samples"
             )
         extra_ds = load(config.zsl_data)
-    train = protocols.zero_shot(dataset, in_data) if in_data else dataset
+    # only the full test split is needed unfiltered (the zero-shot metrics); the train and
+    # valid splits are filtered in place, so the full ones are freed
+    full = replace(dataset, splits={"test": dataset["test"]})
+    train = protocols.zero_shot(dataset, in_data, in_place=True) if in_data else dataset
     seen = list(train.emotions)
 
     def evaluate(model, cfg: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
-        full_test = dataset["test"]
         parts = []
         if in_data:
-            parts.append(
-                _metrics_for(model, dataset.select_emotions(in_data)["test"], in_data, cfg)
-            )
+            parts.append(_metrics_for(model, full.select_emotions(in_data)["test"], in_data, cfg))
         for u in external:
             assert extra_ds is not None
-            base = dataset.select_emotions(seen)["test"]
+            base = full.select_emotions(seen)["test"]
             extended = protocols.extend_with_unseen(base, seen, extra_ds, u)
             one = extended.select_columns([len(seen)])
             parts.append(_metrics_for(model, one, [u], cfg))
-        seen_metrics = _metrics_for(model, dataset.select_emotions(seen)["test"], seen, cfg)
-        del full_test
+        seen_metrics = _metrics_for(model, full.select_emotions(seen)["test"], seen, cfg)
         return {
             "zsl": {
                 "unseen": unseen,
@@ -211,6 +215,8 @@ def _few_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
             source=reduced.source,
             splits={"train": small, "valid": reduced["valid"], "test": reduced["test"]},
             meta=reduced.meta,
+            task=reduced.task,
+            single_label=reduced.single_label,
         )
         plan.lr, plan.epochs = config.fsl_lr, config.fsl_epochs
         if config.fsl_select == "balanced":  # the new emotion weighs as much as all the others

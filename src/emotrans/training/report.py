@@ -1,4 +1,9 @@
-"""Human-readable tables of metrics (Markdown), for report.md and the terminal."""
+"""Human-readable tables of metrics (Markdown), for report.md and the terminal.
+
+Per-emotion tables for every emotion dataset; the multi-label accuracies only for multi-label
+data; the predicted class's accuracy, weighted and macro F1 and confusion matrix only for
+single-label data.
+"""
 
 from __future__ import annotations
 
@@ -80,6 +85,43 @@ def multilabel_line(m: dict[str, Any]) -> str:
     )
 
 
+ARGMAX_TITLES = {"accuracy": "accuracy", "weighted_f1": "weighted F1", "macro_f1": "macro F1"}
+"""Column titles of the single-label (predicted class) figures."""
+
+
+def argmax_table(m: dict[str, Any], confusion: bool = True) -> str:
+    """Markdown for single-label metrics: accuracy, weighted F1 and macro F1 of the predicted
+    class (and of the raw logits' argmax when the run corrects a shift), the decision rule,
+    and the confusion matrix (rows = truth, columns = predicted); "" without them."""
+    am = m.get("argmax")
+    if not am:
+        return ""
+    head = ["predicted class", *ARGMAX_TITLES.values()]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|---|" + "---:|" * len(ARGMAX_TITLES),
+        "| decision | " + " | ".join(fmt(am.get(k)) for k in ARGMAX_TITLES) + " |",
+    ]
+    raw = m.get("argmax_raw")
+    if raw:
+        lines.append(
+            "| argmax of raw logits | " + " | ".join(fmt(raw.get(k)) for k in ARGMAX_TITLES) + " |"
+        )
+    lines += ["", f"Decision: {am.get('decision', 'argmax of the logits')}."]
+    if confusion and am.get("confusion") is not None:
+        names = list(am["emotions"])
+        lines += [
+            "",
+            "Confusion matrix (rows: true emotion, columns: predicted):",
+            "",
+            "| true / predicted | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        for name, row in zip(names, am["confusion"]):
+            lines.append(f"| {name} | " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
 def render_run_report(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     """The report.md of a run directory."""
     out = [
@@ -96,6 +138,8 @@ def render_run_report(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         if split in metrics["splits"]:
             m = metrics["splits"][split]
             out += [f"## {split}", "", metrics_table(m), "", multilabel_line(m), ""]
+            if m.get("argmax"):
+                out += [argmax_table(m), ""]
     if "oracle" in metrics:
         out += [
             "## Generator oracle (synthetic data)",

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
 from emotrans.models.base import EmotionModel
-from emotrans.models.registry import build_model
-from emotrans.training.inference import emotion_vectors
+from emotrans.models.registry import build_model, model_class
+from emotrans.training.inference import current_emotion_vectors, emotion_vectors
 from emotrans.training.report import render_run_report
 from emotrans.training.rundir import RunDir, staging_dir, write_json
 
@@ -58,6 +60,50 @@ def write_run(folder: str | Path, run: TrainedRun) -> None:
     record = extraction_record(run.extraction)
     if record is not None:
         write_json(Path(folder) / EXTRACTION_FILE, record)
+    write_vector_cache(folder, run.model, run.config)
+
+
+VECTORS_FILE = "emotion_vectors.npz"
+"""The run's cache of the embedding vectors of the names its model scores (``names`` (K,) str,
+``vectors`` (K, d) float32, ``embeddings``: the source spec), so that reloading the run and
+predicting its own emotions never loads the embedding source (a sentence model takes about
+25 s to load). Absent for models without embeddings and for runs written before it."""
+
+
+def write_vector_cache(folder: str | Path, model: EmotionModel, config: RunConfig) -> None:
+    """Write :data:`VECTORS_FILE` for the names ``model`` scores now (nothing for a model
+    without embeddings)."""
+    vectors = current_emotion_vectors(model)
+    if vectors is None or not model.uses_embeddings:
+        return
+    cls = model_class(config.model)
+    settings = cls.settings_from(config.model_settings)
+    names = cls.embedding_names(settings, list(model.emotions), model.task)
+    if vectors.shape[0] != len(names):
+        return  # e.g. a sentiment head without embedded poles
+    path = Path(folder) / VECTORS_FILE
+    with open(path, "wb") as f:
+        np.savez(
+            f,
+            names=np.array(names, dtype=str),
+            vectors=vectors.astype(np.float32),
+            embeddings=np.array(config.embeddings),
+        )
+
+
+def load_vector_cache(run_dir: str | Path, config: RunConfig) -> dict[str, np.ndarray]:
+    """The run's cached vectors as name -> (d,), for :func:`emotion_vectors`'s ``cache``;
+    empty when the run has none or they came from another embedding source."""
+    path = Path(run_dir) / VECTORS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["embeddings"]) != config.embeddings:
+                return {}
+            return dict(zip((str(n) for n in z["names"]), z["vectors"].astype(np.float32)))
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunDirError(f"{path}: unreadable vector cache ({exc})") from None
 
 
 EXTRACTION_FILE = "extraction.json"
@@ -103,12 +149,17 @@ def save_run(run: TrainedRun, out: str | Path, overwrite: bool = False) -> Path:
 
 
 def load_run(
-    run_dir: str | Path, emotions: list[str] | None = None
+    run_dir: str | Path,
+    emotions: list[str] | None = None,
+    cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[EmotionModel, RunConfig, dict[str, Any]]:
     """Rebuild a trained model from ``run_dir``; returns (model, config, info).
 
     With ``emotions``, the model scores those names instead of the ones it was trained on
     (embedding models embed them; baselines get fresh, untrained units for new names).
+    The vectors come from the run's :data:`VECTORS_FILE` where it has them; only other names
+    are embedded (all at once). ``cache`` (a dict, filled here) receives every vector used,
+    so a caller can score more names without embedding the known ones again.
     """
     run = RunDir(run_dir)
     config = run.config()
@@ -116,7 +167,12 @@ def load_run(
     state = run.load_state()
     trained = list(info["emotions"])
     task = str(info.get("task", "emotion"))  # runs written before the task: emotion
-    vectors, dim = emotion_vectors(config, trained, task=task)
+    if cache is None:
+        cache = {}
+    cache.update(load_vector_cache(run_dir, config))
+    if emotions is not None and task == "emotion":  # embed the new names with the others
+        emotion_vectors(config, list(dict.fromkeys([*trained, *emotions])), cache=cache)
+    vectors, dim = emotion_vectors(config, trained, task=task, cache=cache)
     if vectors is not None and dim != info["embedding_dim"]:
         raise RunDirError(
             f"{run_dir}: embedding source {config.embeddings!r} gives {dim}-d vectors but the "
@@ -135,7 +191,7 @@ def load_run(
     if emotions is not None and list(emotions) != trained:
         if task == "sentiment":
             raise RunDirError(f"{run_dir}: a sentiment run cannot score other names ({emotions})")
-        new_vectors, _ = emotion_vectors(config, list(emotions))
+        new_vectors, _ = emotion_vectors(config, list(emotions), cache=cache)
         model.set_emotions(list(emotions), new_vectors)
     model.eval()
     return model, config, info

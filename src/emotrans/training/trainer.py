@@ -5,6 +5,10 @@ labels, gradient-norm clipping, ReduceLROnPlateau on the validation loss, early 
 validation average (weighted accuracy for CMU-MOSEI, accuracy for IEMOCAP), and the best
 epoch's weights restored at the end. Model selection only ever looks at the validation split.
 
+With ``RunConfig.objective = "softmax"`` (single-label data only) the emotion loss is instead
+the cross-entropy of the softmax over the K emotion logits against the one true emotion, and
+the validation metrics use the softmax probabilities.
+
 The sentiment task (one score per sample) is a regression: L1 loss (mean absolute error, the
 MulT choice) or MSE (``RunConfig.sentiment_loss``) on the model's one output, and selection on
 the validation MAE by default (lower is better).
@@ -38,8 +42,8 @@ from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     autocast_context,
+    probabilities,
     resolve_device,
-    sigmoid,
 )
 
 log = logging.getLogger(__name__)
@@ -158,6 +162,8 @@ class Trainer:
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
         if self.task == "sentiment":
             return nn.MSELoss() if self.config.sentiment_loss == "mse" else nn.L1Loss()
+        if self.config.objective == "softmax":  # one-hot float targets: class probabilities
+            return nn.CrossEntropyLoss()
         return nn.BCEWithLogitsLoss(pos_weight=torch.as_tensor(pos_weight, device=self.device))
 
     def evaluate(
@@ -186,7 +192,8 @@ class Trainer:
             value = compute_sentiment_metrics(labels, logits)["sentiment"][self.select_key]
             score = -value if self.select_key in LOWER_IS_BETTER else value
             return (score if math.isfinite(score) else -math.inf), value
-        metrics = compute_metrics(labels, sigmoid(logits), names, threshold=self.config.threshold)
+        probs = probabilities(logits, self.config.objective)
+        metrics = compute_metrics(labels, probs, names, threshold=self.config.threshold)
         value = metrics["average"][self.select_key]
         score = value
         if self.select_weights is not None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
-from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split, infer_single_label
 from emotrans.data.formats.base import Format
 from emotrans.errors import ConfigError, DataFormatError
 
@@ -161,6 +161,9 @@ def load_iemocap9(
         nonfinite=nonfinite,
         meta={"format": "iemocap9", "trim_to": trim_to},
     )
+    # decided by the labels: rows labelled only "other" or "unknown" (dropped columns) have no
+    # emotion left, and annotators' ties can give several; either makes the data multi-label
+    dataset.single_label = infer_single_label(dataset.splits, dataset.task)
     return dataset.validate()
 
 

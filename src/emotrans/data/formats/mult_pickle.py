@@ -28,7 +28,7 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
-from emotrans.data.dataset import SPLITS, Dataset, Split
+from emotrans.data.dataset import SPLITS, Dataset, Split, infer_single_label
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
@@ -156,6 +156,11 @@ def load_mult(path: str | Path, splits: Sequence[str] = SPLITS) -> Dataset:
         meta={"format": "mult-noalign" if "noalign" in path.stem else "mult"},
         task="sentiment" if tuple(emotions or ()) == SENTIMENT else "emotion",
     )
+    # IEMOCAP-4 is single-label (one of angry, happy, sad, neutral per utterance); a pickle
+    # whose rows say otherwise is loaded as K binary labels, as it is
+    dataset.single_label = infer_single_label(dataset.splits, dataset.task)
+    if dataset.task == "emotion" and not dataset.single_label:
+        log.info("%s: some label rows have no or several emotions: multi-label", path)
     return dataset.validate()
 
 

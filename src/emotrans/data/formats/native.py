@@ -4,6 +4,8 @@ Layout (``.h5``)::
 
     attrs["manifest"]            JSON: {"format": "emotrans", "version": 1, "name", "emotions",
                                  "task" (optional, "emotion" when absent),
+                                 "single_label" (optional; when absent, inferred: every
+                                 label row has exactly one positive),
                                  "extraction" (optional: emotrans extract's record),
                                  "aligned", "source", "meta", "nonfinite", "splits",
                                  "modalities"}
@@ -29,7 +31,7 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.data._io import h5_dataset, open_h5, read_h5_float32, require_file
-from emotrans.data.dataset import Dataset, Split
+from emotrans.data.dataset import Dataset, Split, infer_single_label
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
 
@@ -76,6 +78,7 @@ def save_native(dataset: Dataset, path: str | Path) -> Path:
         "name": dataset.name,
         "emotions": list(dataset.emotions),
         "task": dataset.task,
+        "single_label": bool(dataset.single_label),
         "extraction": dataset.extraction,
         "aligned": bool(dataset.aligned),
         "source": dataset.source,
@@ -195,6 +198,11 @@ def load_native(path: str | Path) -> Dataset:
         meta=dict(manifest.get("meta") or {}),
         task=str(manifest.get("task", "emotion")),  # files written before the task: emotion
         extraction=manifest.get("extraction"),  # emotrans extract's record, else None
+    )
+    declared = manifest.get("single_label")
+    # files written before the declaration: single-label when every row has one emotion
+    dataset.single_label = (
+        bool(declared) if declared is not None else infer_single_label(dataset.splits, dataset.task)
     )
     return dataset.validate()
 

@@ -100,6 +100,7 @@ def synthesize(
         aligned=aligned,
         source=f"synthetic:{spec.name}",
         task="sentiment" if spec.kind == "sentiment" else "emotion",
+        single_label=spec.kind == "single",
         meta={
             "format": "synthetic",
             "synthetic": {
