@@ -155,7 +155,9 @@ def test_padding_mode_is_a_setting_of_every_recurrent_model():
         model = build_model(cfg, DIMS, D)
         encoders = [m for m in model.modules() if isinstance(m, RNNEncoder)]
         assert encoders and all(e.padding == "reference" for e in encoders), name
-    with pytest.raises(ConfigError, match="padding = 'ragged': choose one of packed, reference"):
+    with pytest.raises(
+        ConfigError, match="padding = 'ragged': choose one of packed, aligned, reference"
+    ):
         resolve_config(RunConfig(padding="ragged"))
 
 

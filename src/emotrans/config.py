@@ -120,6 +120,12 @@ class RunConfig:
     seed: int = setting(0, "random seed", valid=SEEDS)
     epochs: int = setting(100, "maximum number of epochs", valid=POSITIVE)
     batch_size: int = setting(64, "batch size", valid=POSITIVE)
+    batching: str = setting(
+        "length",
+        "training batches: length (shuffled batches of rows of similar length, so the exact "
+        "encoders crop away most padding) or random (shuffled rows, the reference code's)",
+        ("random", "length"),
+    )
     lr: float = setting(1e-3, "Adam learning rate", valid=POSITIVE)
     weight_decay: float = setting(0.0, "Adam weight decay", valid=NON_NEGATIVE)
     clip: float = setting(1.0, "gradient-norm clip (0: off)", valid=NON_NEGATIVE)
@@ -165,13 +171,20 @@ class RunConfig:
         0.5, "decision threshold on sigmoid(logit)", valid=Interval(0, 1, True, True)
     )
     tune_thresholds: bool = setting(False, "tune per-emotion thresholds on the validation split")
-    device: str = setting("cpu", "torch device: cpu, cuda, cuda:0, or auto")
+    device: str = setting(
+        "auto", "torch device: auto (CUDA when present, else the CPU), cpu, cuda, cuda:N"
+    )
     precision: str = setting(
         "fp32",
-        "fp32, or bf16 autocast (CPU and GPU), or amp (fp16 on GPU)",
+        "fp32, or bf16 autocast (CPU and GPU), or amp (fp16 autocast with loss scaling, GPU "
+        "only; fp32 on the CPU)",
         ("fp32", "bf16", "amp"),
     )
-    threads: int = setting(0, "torch CPU threads (0: torch's default)")
+    threads: int = setting(
+        0,
+        "torch CPU threads (0: automatic, the usable cores minus those busy with other work, "
+        "chosen once and logged)",
+    )
     # -- low-resource protocols --------------------------------------------------------------
     zsl: list[str] = setting([], "zero-shot: emotions held out of training, comma-separated")
     zsl_data: str = setting(
@@ -231,7 +244,7 @@ class RunConfig:
             raise ConfigError(f"model_settings = {self.model_settings!r}: must be a mapping")
         parse_modalities(self.modalities)
         if not isinstance(self.threads, int) or self.threads < 0:
-            raise ConfigError(f"threads = {self.threads!r}: must be >= 0 (0: torch's default)")
+            raise ConfigError(f"threads = {self.threads!r}: must be >= 0 (0: automatic)")
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise ConfigError(
                 f"device = {self.device!r}: choose auto, cpu, cuda, cuda:N, mps or xpu[:N]"

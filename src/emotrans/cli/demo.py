@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, default=DEMO_SCALE, help="fraction of CMU-MOSEI's size")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="maximum epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="torch CPU threads (0: automatic, the free cores; logged)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_demo)
 
@@ -68,6 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         early_stop=DEMO_PATIENCE,
+        threads=args.threads,
     )
     _say(
         f"     (demo settings: at most {args.epochs} epochs, early stopping after {DEMO_PATIENCE} "

@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=number(int, NON_NEGATIVE, "--threads"),
-        help="torch threads per run (default: torch's own with one local job, CPU count // "
-        "jobs with more, 1 on Ray)",
+        help="torch threads per run (default: automatic with one local job, the free cores; "
+        "CPU count // jobs with more, 1 on Ray)",
     )
     p.add_argument(
         "--zsl-data", help="IEMOCAP-9 data with the unseen emotions' samples (zsl-iemocap)"

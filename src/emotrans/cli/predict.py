@@ -12,6 +12,7 @@ from pathlib import Path
 
 from emotrans.atomic import atomic_path, write_text_atomic
 from emotrans.errors import ConfigError, DataFormatError, MediaError
+from emotrans.training.threads import apply_threads
 
 MEDIA_SUFFIXES = (
     ".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".wav", ".flac", ".mp3",
@@ -87,10 +88,7 @@ def _predict(args: argparse.Namespace) -> int:
         raise ConfigError("give --input DATA or clips, not both")
     if not args.input and not args.clips:
         raise ConfigError("nothing to predict: give --input DATA, or clips or folders")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     if args.input:
         return _predict_data(args)
     return _predict_clips(args)

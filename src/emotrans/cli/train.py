@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 
+from emotrans.cli.arguments import number
 from emotrans.cli.settings import add_config_arguments, config_from_args
-from emotrans.config import read_settings_file
+from emotrans.config import NON_NEGATIVE, read_settings_file
 from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
+from emotrans.training.threads import apply_threads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", help="split to evaluate (default: test)")
     e.add_argument("--emotions", help="comma-separated emotion names to score instead")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument(
+        "--threads",
+        type=number(int, NON_NEGATIVE, "--threads"),
+        default=0,
+        metavar="N",
+        help="torch CPU threads (0: automatic, the free cores; logged)",
+    )
     e.set_defaults(func=_evaluate)
 
 
@@ -111,6 +120,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from emotrans.training.pipeline import evaluate_run  # deferred: imports torch
 
+    apply_threads(args.threads)
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()] if args.emotions else None
     m = evaluate_run(args.run_dir, data=args.data, split=args.split, emotions=emotions)
     if args.json:

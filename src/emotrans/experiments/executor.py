@@ -26,6 +26,7 @@ from typing import Any
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError, EmotransError
 from emotrans.training.rundir import is_complete
+from emotrans.training.threads import apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,7 @@ def _remove_stale_partials(path: Path) -> None:
 
 
 def _set_threads(threads: int) -> None:
-    if threads > 0:
-        import torch
-
-        torch.set_num_threads(threads)
+    apply_threads(threads)  # 0: the automatic choice, once per process
 
 
 def execute_task(task: RunTask) -> RunOutcome:
@@ -294,14 +292,30 @@ def connect_ray(address: str | None = None, local_cpus: int | None = None) -> tu
     return ray, True
 
 
+def ray_resources(config: dict[str, Any], threads: int) -> dict[str, int]:
+    """The Ray resources one run asks for: ``threads`` CPUs, and one GPU when its ``device``
+    names CUDA (``cuda`` or ``cuda:N``; Ray then shows the task its GPU as ``cuda:0``).
+    ``auto`` asks for none, so such runs take the CPU on Ray, which hides GPUs from tasks
+    that did not ask for one.
+
+    Parameters
+    ----------
+    config : a run's settings as saved (``RunConfig.to_dict()``)
+    threads : torch threads of the run
+    """
+    device = str(config.get("device", "auto"))
+    wants_gpu = device == "cuda" or device.startswith("cuda:")
+    return {"num_cpus": max(1, threads), "num_gpus": 1 if wants_gpu else 0}
+
+
 class RayExecutor:
     """Submits tasks as Ray tasks (``--executor ray``).
 
     Connects to the cluster at ``address`` (default ``"auto"``: the cluster this machine
     belongs to, or the one named by ``RAY_ADDRESS``); when none is running, starts a local Ray
     instance with ``local_cpus`` CPUs (the machine's by default) and stops it on
-    :meth:`close`. Each task reserves ``threads`` CPUs and runs with that many torch threads;
-    at most ``jobs`` tasks are in flight. The workers need emotrans installed and must see the
+    :meth:`close`. Each task reserves ``threads`` CPUs and runs with that many torch threads,
+    plus one GPU when its device is CUDA (:func:`ray_resources`); at most ``jobs`` tasks are in flight. The workers need emotrans installed and must see the
     data and the grid folder at the same paths (a shared filesystem).
     """
 
@@ -321,7 +335,8 @@ class RayExecutor:
 
     def submit(self, task: RunTask) -> None:
         task = RunTask(task.run_id, task.path, task.config, self.threads)
-        self._refs[self._remote.remote(task)] = task
+        resources = ray_resources(task.config, self.threads)
+        self._refs[self._remote.options(**resources).remote(task)] = task
 
     def wait(self) -> list[RunOutcome]:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1)

@@ -64,7 +64,7 @@ class EFLSTM(HeadModel):
         bidirectional: bool = True,
         pooling: str = "last",
         output_dropout: float | None = None,
-        padding: str = "packed",
+        padding: str = "aligned",
     ) -> None:
         super().__init__(modalities)
         self.dims = {m: int(dims[m]) for m in self.modalities}

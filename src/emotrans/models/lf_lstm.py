@@ -60,7 +60,7 @@ class LFLSTM(HeadModel):
         bidirectional: bool = True,
         pooling: str = "last",
         output_dropout: float | None = None,
-        padding: str = "packed",
+        padding: str = "aligned",
     ) -> None:
         super().__init__(modalities)
         hidden = {**DEFAULT_HIDDEN, **(hidden or {})}

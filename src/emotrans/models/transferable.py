@@ -91,7 +91,7 @@ class TransferableModel(EmotionModel):
         pooling: str = "last",
         score: str = "dot",
         hidden_text: int = 0,
-        padding: str = "packed",
+        padding: str = "aligned",
         sentiment_head: str = "poles",
         poles: tuple[str, str] = ("positive", "negative"),
     ) -> None:

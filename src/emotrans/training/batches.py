@@ -49,9 +49,20 @@ class TensorSplit:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
+        by_length: bool = False,
     ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]]:
-        """Yield ``(features, lengths, labels)`` batches; the last batch may be smaller."""
-        order = torch.randperm(self.n, generator=generator) if shuffle else None
+        """Yield ``(features, lengths, labels)`` batches; the last batch may be smaller.
+
+        With ``shuffle`` and ``by_length`` the batches group rows of similar length (see
+        :meth:`length_grouped_order`), so exact encoders crop each batch to little padding.
+        """
+        order = None
+        if shuffle:
+            order = (
+                self.length_grouped_order(batch_size, generator)
+                if by_length
+                else torch.randperm(self.n, generator=generator)
+            )
         for start in range(0, self.n, batch_size):
             if order is None:
                 idx = slice(start, start + batch_size)
@@ -68,6 +79,31 @@ class TensorSplit:
                 lens = {m: x.to(device, non_blocking=True) for m, x in lens.items()}
                 labels = labels.to(device, non_blocking=True)
             yield feats, lens, labels
+
+    def length_grouped_order(
+        self, batch_size: int, generator: torch.Generator | None = None, pool: int = 50
+    ) -> torch.Tensor:
+        """A seeded sample order (N,) whose consecutive ``batch_size`` chunks hold rows of
+        similar length.
+
+        The samples are shuffled, cut into pools of ``pool`` batches, each pool sorted by the
+        sample's longest modality (a stable sort: equal lengths keep their random order), cut
+        into batches, and the batches of all pools shuffled together; only the last batch may
+        be smaller, and it stays last.
+        """
+        order = torch.randperm(self.n, generator=generator)  # (N,)
+        longest = torch.stack(list(self.lengths.values())).amax(0)  # (N,)
+        span = batch_size * pool
+        chunks = []
+        for start in range(0, self.n, span):
+            part = order[start : start + span]
+            chunks.append(part[torch.sort(longest[part], stable=True).indices])
+        grouped = torch.cat(chunks) if chunks else order
+        full = self.n // batch_size
+        batches = list(grouped[: full * batch_size].view(full, batch_size))  # (batch_size,) each
+        rest = grouped[full * batch_size :]
+        shuffled = [batches[i] for i in torch.randperm(full, generator=generator).tolist()]
+        return torch.cat([*shuffled, rest]) if shuffled else rest
 
     def num_batches(self, batch_size: int) -> int:
         return (self.n + batch_size - 1) // batch_size

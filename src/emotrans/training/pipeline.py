@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from emotrans.config import RunConfig
 from emotrans.data import detect_format, load
@@ -52,6 +51,7 @@ from emotrans.training.inference import (
 from emotrans.training.plans import Plan, prepare
 from emotrans.training.rundir import RunDir, staging_dir
 from emotrans.training.runs import TrainedRun, load_run, write_run
+from emotrans.training.threads import apply_threads
 from emotrans.training.trainer import FitResult, Trainer, pos_weights, seed_everything
 
 log = logging.getLogger(__name__)
@@ -183,8 +183,7 @@ def fit_run(
     elif isinstance(data, Dataset) and data.source and not config.data:
         config = config.replace(data=str(data.source))
     config = absolute_paths(config)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
+    apply_threads(config.threads)
     dataset = training_data(config, data)
     plan = prepare(dataset, config)
     for split in ("train", "valid"):

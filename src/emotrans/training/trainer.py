@@ -157,6 +157,9 @@ class Trainer:
         self.epochs = config.epochs if epochs is None else epochs
         self.progress = progress
         self.device = resolve_device(config.device)
+        # fp16 autocast (amp) needs loss scaling so small gradients do not flush to zero
+        use_scaler = config.precision == "amp" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.checkpoint: EpochCheckpoint | None = None  # set to save and resume each epoch
 
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
@@ -259,6 +262,7 @@ class Trainer:
         best_state: dict[str, torch.Tensor] | None = None
         stale = 0
         memory_iter = None
+        by_length = cfg.batching == "length"
         first = 1
         state = self.checkpoint.load() if self.checkpoint is not None else None
         if state is not None:  # resume where a killed run left off
@@ -277,7 +281,9 @@ class Trainer:
             assert memory is not None
             while True:
                 if memory_iter is None:
-                    memory_iter = memory.batches(cfg.batch_size, True, generator, self.device)
+                    memory_iter = memory.batches(
+                        cfg.batch_size, True, generator, self.device, by_length
+                    )
                 try:
                     return next(memory_iter)
                 except StopIteration:
@@ -287,7 +293,7 @@ class Trainer:
             start = time.perf_counter()
             running, seen = 0.0, 0
             bar = tqdm(
-                train.batches(cfg.batch_size, True, generator, self.device),
+                train.batches(cfg.batch_size, True, generator, self.device, by_length),
                 total=train.num_batches(cfg.batch_size),
                 desc=f"epoch {epoch}/{self.epochs}",
                 leave=False,
@@ -367,6 +373,14 @@ class Trainer:
         with autocast_context(self.config.precision, self.device):
             logits = model(feats, lens)
         loss = loss_fn(logits.float(), labels)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if self.config.clip > 0:
+                self.scaler.unscale_(optimizer)  # clip the true gradients
+                torch.nn.utils.clip_grad_norm_(params, self.config.clip)
+            self.scaler.step(optimizer)  # skipped when a gradient overflowed
+            self.scaler.update()
+            return float(loss.detach())
         loss.backward()
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.config.clip)
