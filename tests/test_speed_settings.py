@@ -217,3 +217,21 @@ def test_amp_scales_the_loss_only_on_cuda():
 def test_ray_asks_for_a_gpu_only_for_cuda_runs(device, gpus):
     resources = ray_resources(RunConfig(device=device).to_dict(), threads=3)
     assert resources == {"num_cpus": 3, "num_gpus": gpus}
+
+
+def test_prediction_in_length_order_returns_rows_in_sample_order():
+    from emotrans.training.inference import predict_logits
+
+    torch.manual_seed(0)
+    model = TransferableModel(
+        ("text", "audio", "vision"),
+        {"text": 16, "audio": 5, "vision": 3},
+        16,
+        {"audio": 8, "vision": 4},
+    )
+    model.set_emotions(["a", "b", "c"], np.eye(3, 16, dtype=np.float32))
+    data = TensorSplit.from_split(_split(40), model.modalities)
+    together = predict_logits(model, data, batch_size=7)  # (N, K), scored in length order
+    for i in (0, 13, 39):
+        alone = TensorSplit.from_split(_split(40).subset(np.array([i])), model.modalities)
+        np.testing.assert_allclose(predict_logits(model, alone)[0], together[i], atol=1e-5)

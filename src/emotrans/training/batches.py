@@ -50,13 +50,14 @@ class TensorSplit:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         by_length: bool = False,
+        order: torch.Tensor | None = None,
     ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]]:
         """Yield ``(features, lengths, labels)`` batches; the last batch may be smaller.
 
         With ``shuffle`` and ``by_length`` the batches group rows of similar length (see
         :meth:`length_grouped_order`), so exact encoders crop each batch to little padding.
+        Without ``shuffle``, ``order`` (N,) gives the sample order (default: stored order).
         """
-        order = None
         if shuffle:
             order = (
                 self.length_grouped_order(batch_size, generator)
@@ -79,6 +80,12 @@ class TensorSplit:
                 lens = {m: x.to(device, non_blocking=True) for m, x in lens.items()}
                 labels = labels.to(device, non_blocking=True)
             yield feats, lens, labels
+
+    def length_order(self) -> torch.Tensor:
+        """Sample order (N,) by the longest modality's length, ties in stored order; scoring in
+        this order lets exact encoders crop each batch (put results back with ``[order]``)."""
+        longest = torch.stack(list(self.lengths.values())).amax(0)  # (N,)
+        return torch.sort(longest, stable=True).indices
 
     def length_grouped_order(
         self, batch_size: int, generator: torch.Generator | None = None, pool: int = 50

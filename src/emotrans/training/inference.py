@@ -146,13 +146,21 @@ def predict_logits(
     was_training = model.training
     model.eval()
     out = []
+    order = data.length_order()  # similar lengths together: exact encoders crop each batch
     with autocast_context(precision, device):
-        for feats, lens, _ in data.batches(batch_size, device=device):
+        for feats, lens, _ in data.batches(batch_size, device=device, order=order):
             out.append(model(feats, lens).float().cpu())  # (B, K)
     model.train(was_training)
     if not out:
         return np.zeros((0, len(model.emotions)), dtype=np.float32)
-    return torch.cat(out).numpy()
+    return in_order(torch.cat(out), order).numpy()
+
+
+def in_order(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Rows (N, ...) computed in ``order`` (N,), put back in sample order."""
+    restored = torch.empty_like(rows)
+    restored[order] = rows
+    return restored
 
 
 def emotion_vectors(

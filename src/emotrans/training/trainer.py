@@ -42,6 +42,7 @@ from emotrans.training.batches import TensorSplit
 from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     autocast_context,
+    in_order,
     probabilities,
     resolve_device,
 )
@@ -174,15 +175,20 @@ class Trainer:
     ) -> tuple[float, np.ndarray]:
         """Mean loss over ``data`` and the logits (N, K), in one pass in eval mode."""
         total, count, out = 0.0, 0, []
+        order = data.length_order()  # similar lengths together: exact encoders crop each batch
         model.eval()
         with torch.no_grad(), autocast_context(self.config.precision, self.device):
-            for feats, lens, labels in data.batches(PREDICT_BATCH_SIZE, device=self.device):
+            for feats, lens, labels in data.batches(
+                PREDICT_BATCH_SIZE, device=self.device, order=order
+            ):
                 logits = model(feats, lens).float()
                 total += float(loss_fn(logits, labels)) * labels.shape[0]
                 count += labels.shape[0]
                 out.append(logits.cpu())
         model.train()
-        logits = torch.cat(out).numpy() if out else np.zeros((0, len(model.emotions)), np.float32)
+        if not out:
+            return total, np.zeros((0, len(model.emotions)), np.float32)
+        logits = in_order(torch.cat(out), order).numpy()
         return total / max(count, 1), logits
 
     def _score(
