@@ -119,7 +119,12 @@ def _terminate_as_interrupt() -> Any:
 
 
 def run() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # a second interrupt (or SIGTERM) while the first was handled
+        print("emotrans: interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status)
 
 
 if __name__ == "__main__":
