@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "version": 0,
     "atomic": 0,
+    "lazy": 0,
     "modalities": 0,
     "unpickle": 0,
     "metrics": 0,

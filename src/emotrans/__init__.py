@@ -25,8 +25,7 @@ first use, so ``import emotrans`` stays fast: :func:`train`, :class:`Recognizer`
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emotrans import metrics
 from emotrans.config import RunConfig
@@ -39,6 +38,7 @@ from emotrans.errors import (
     EmotransError,
     RunDirError,
 )
+from emotrans.lazy import lazy_exports
 from emotrans.modalities import MODALITIES
 from emotrans.version import __version__
 
@@ -54,18 +54,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module_name, attr = _LAZY[name]
-    module = importlib.import_module(module_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value  # the next lookup skips __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {name: module + (f":{attr}" if attr else "") for name, (module, attr) in _LAZY.items()},
+)
 
 
 __all__ = [

@@ -13,9 +13,9 @@ fast. Adding a model: docs/design.md, "Extending emotrans".
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from emotrans.lazy import lazy_exports
 from emotrans.models.registry import (
     build_model,
     model_class,
@@ -47,17 +47,9 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # the next lookup skips __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(
+    globals(), {name: f"{__name__}.{module}:{name}" for name, module in _LAZY.items()}
+)
 
 
 __all__ = [
