@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emotrans.data.dataset import Dataset
+from emotrans.errors import DataFormatError
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,12 @@ class Format:
 
     def __repr__(self) -> str:
         return f"Format({self.name!r}, {self.description!r})"
+
+
+def require_label_order(dataset: Dataset, layout: str, order: tuple[str, ...]) -> None:
+    """Refuse to write ``dataset`` in a layout whose label columns are fixed to ``order``."""
+    if tuple(dataset.emotions) != order:
+        raise DataFormatError(
+            f"{dataset.source or dataset.name}: the {layout} layout holds the emotions "
+            f"{', '.join(order)} in this order, not {', '.join(dataset.emotions)}"
+        )

@@ -25,7 +25,7 @@ import numpy as np
 from emotrans.atomic import atomic_path
 from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
 from emotrans.data.dataset import SPLITS, Dataset, Split, infer_single_label
-from emotrans.data.formats.base import Format
+from emotrans.data.formats.base import Format, require_label_order
 from emotrans.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
@@ -182,11 +182,7 @@ def write(dataset: Dataset, out: str | Path) -> list[Path]:
     DataFormatError
         The dataset's emotions are not the 9 IEMOCAP emotions, in this order.
     """
-    if tuple(dataset.emotions) != EMOTIONS:
-        raise DataFormatError(
-            f"{dataset.source or dataset.name}: the iemocap9 layout holds the emotions "
-            f"{', '.join(EMOTIONS)} in this order, not {', '.join(dataset.emotions)}"
-        )
+    require_label_order(dataset, "iemocap9", EMOTIONS)
     out = Path(out)
     written: list[Path] = []
     for split, part in dataset.splits.items():

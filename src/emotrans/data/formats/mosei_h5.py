@@ -37,7 +37,7 @@ from emotrans.data._io import (
     read_h5_float32,
 )
 from emotrans.data.dataset import SPLITS, Dataset, Split
-from emotrans.data.formats.base import Format
+from emotrans.data.formats.base import Format, require_label_order
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
 
@@ -53,6 +53,11 @@ FEATURE_FILES: dict[str, str] = {
 }
 LABEL_FILE = "ey_{split}.h5"
 KEY = "d1"
+
+
+def present_modalities(directory: Path, splits: Sequence[str]) -> list[str]:
+    """The modalities with a feature file ``{text_*_emb,audio_*,video_*}.h5`` for some split."""
+    return [m for m in MODALITIES if any(feature_path(directory, m, s).exists() for s in splits)]
 
 
 def feature_path(directory: Path, modality: str, split: str) -> Path:
@@ -107,11 +112,7 @@ def write(dataset: Dataset, out: str | Path) -> list[Path]:
     DataFormatError
         The dataset's emotions are not CMU-MOSEI's, in this order.
     """
-    if tuple(dataset.emotions) != EMOTIONS:
-        raise DataFormatError(
-            f"{dataset.source or dataset.name}: the mosei-h5 layout holds the emotions "
-            f"{', '.join(EMOTIONS)} in this order, not {', '.join(dataset.emotions)}"
-        )
+    require_label_order(dataset, "mosei-h5", EMOTIONS)
     out = Path(out)
     written: list[Path] = []
     for split, part in dataset.splits.items():
@@ -158,9 +159,7 @@ def load_mosei_h5(
     if not directory.is_dir():
         raise DataFormatError(f"{directory}: no such directory")
     if modalities is None:
-        modalities = [
-            m for m in MODALITIES if any(feature_path(directory, m, s).exists() for s in splits)
-        ]
+        modalities = present_modalities(directory, splits)
     if not modalities:
         raise DataFormatError(
             f"{directory}: no feature file of the CMU-MOSEI h5 layout "

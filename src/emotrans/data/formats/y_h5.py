@@ -25,7 +25,12 @@ from emotrans.data._io import default_ids, h5_first_dataset, open_h5, read_h5_fl
 from emotrans.data.dataset import SPLITS, Dataset, Split
 from emotrans.data.formats._y_labels import LABEL_KEYS, THREE_CLASSES, interpret
 from emotrans.data.formats.base import Format
-from emotrans.data.formats.mosei_h5 import FEATURE_FILES, feature_path, read_split_features
+from emotrans.data.formats.mosei_h5 import (
+    FEATURE_FILES,
+    feature_path,
+    present_modalities,
+    read_split_features,
+)
 from emotrans.errors import DataFormatError
 from emotrans.modalities import MODALITIES
 
@@ -89,9 +94,7 @@ def load(
     if not directory.is_dir():
         raise DataFormatError(f"{directory}: no such directory")
     if modalities is None:
-        modalities = [
-            m for m in MODALITIES if any(feature_path(directory, m, s).exists() for s in splits)
-        ]
+        modalities = present_modalities(directory, splits)
     if not modalities:
         raise DataFormatError(
             f"{directory}: no feature file (expected e.g. "
