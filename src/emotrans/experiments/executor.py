@@ -25,6 +25,7 @@ from typing import Any
 
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError, EmotransError
+from emotrans.media.pool import shutdown_pool
 from emotrans.training.rundir import is_complete
 from emotrans.training.threads import apply_threads
 
@@ -250,17 +251,7 @@ class ProcessExecutor:
         """Shut the pool down; with ``cancel``, queued tasks are dropped and the workers still
         running a task are terminated (their staging folders are removed on the next run)."""
         if self._pool is not None:
-            if cancel:
-                # Without this, interpreter exit would wait for the running trainings to end.
-                workers = list(getattr(self._pool, "_processes", {}).values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                for proc in workers:
-                    if proc.is_alive():
-                        proc.terminate()
-                for proc in workers:
-                    proc.join(timeout=10)
-            else:
-                self._pool.shutdown(wait=True)
+            shutdown_pool(self._pool, cancel)
             self._pool = None
         self._futures.clear()
 

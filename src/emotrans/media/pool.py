@@ -126,18 +126,24 @@ class ProcessPool:
 
     def close(self, cancel: bool = False) -> None:
         if self._pool is not None:
-            if cancel:
-                workers = list(getattr(self._pool, "_processes", {}).values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                for proc in workers:
-                    if proc.is_alive():
-                        proc.terminate()
-                for proc in workers:
-                    proc.join(timeout=10)
-            else:
-                self._pool.shutdown(wait=True)
+            shutdown_pool(self._pool, cancel)
             self._pool = None
         self._futures.clear()
+
+
+def shutdown_pool(pool: Any, cancel: bool = False) -> None:
+    """Shut a ``ProcessPoolExecutor`` down; with ``cancel``, queued tasks are dropped and the
+    workers still running one are terminated (otherwise interpreter exit waits for them)."""
+    if not cancel:
+        pool.shutdown(wait=True)
+        return
+    workers = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in workers:
+        proc.join(timeout=10)
 
 
 def local_pool(workers: int) -> InlinePool | ProcessPool:
