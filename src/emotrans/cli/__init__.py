@@ -124,6 +124,18 @@ def run() -> None:
     except KeyboardInterrupt:  # a second interrupt (or SIGTERM) while the first was handled
         print("emotrans: interrupted", file=sys.stderr)
         status = 130
+    if status == 130:
+        # An interrupt raised inside a nested evaluation (torch's pybind11 code runs some through
+        # PyRun_String) leaves CPython's "unhandled KeyboardInterrupt" mark set even though main
+        # handled it, and the interpreter would then kill itself with SIGINT instead of exiting
+        # 130. Staged outputs are already removed here, so end the process directly.
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
     sys.exit(status)
 
 
