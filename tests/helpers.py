@@ -17,6 +17,9 @@ EMB = "random:0:16"
 
 TINY = dict(epochs=2, batch_size=16, hidden_audio=8, hidden_vision=4, layers=1, embeddings=EMB)
 """RunConfig settings of a tiny, fast training run (2 epochs, 1-layer encoders of size 8/4)."""
+TINY_FLAGS = ["--epochs", "1", "--batch-size", "16", "--hidden-audio", "8", "--hidden-vision", "4",
+              "--layers", "1", "--embeddings", EMB]  # fmt: skip
+"""A one-epoch tiny run, as `emotrans train` flags."""
 
 
 def write_mosei(out: Path, scale: float, seed: int = 0) -> Path:

@@ -233,3 +233,39 @@ def real_speech_wav() -> Path | None:
         return None
     wav = Path(list(spec.submodule_search_locations)[0]) / "sample.wav"
     return wav if wav.is_file() else None
+
+
+# -- a small labelled set of voices, extracted -------------------------------------------------
+
+SENTENCES = ["please open the window", "the train was late again", "she bought a new coat"]
+VOICES = {"low": (5, 120), "high": (95, 240)}  # pitch 0-99, words/min
+VOICE_SPLITS = ["train", "train", "valid"]
+
+
+def write_manifest(path: Path, rows: list[list[str]]) -> Path:
+    """A clip manifest with the columns path, transcript, label, split."""
+    import csv
+
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "transcript", "label", "split"])
+        w.writerows(rows)
+    return path
+
+
+def voice_dataset(root: Path) -> Path:
+    """Clips of two espeak-ng voices (``low``, ``high``) over the astronaut face, extracted with
+    the real extractors into ``root/data.h5`` (returned); the manifest is ``root/train.csv``."""
+    from emotrans.cli import main
+
+    (root / "clips").mkdir(exist_ok=True)
+    rows = []
+    for label, (pitch, speed) in VOICES.items():
+        for i, split in enumerate(VOICE_SPLITS):
+            name = f"clips/{label}{i}.mp4"
+            speech_clip(root / name, SENTENCES[i], pitch=pitch, speed=speed)
+            rows.append([name, SENTENCES[i], label, split])
+    data = root / "data.h5"
+    manifest = write_manifest(root / "train.csv", rows)
+    assert main(["extract", str(manifest), "--out", str(data), "--workers", "2", "--quiet"]) == 0
+    return data

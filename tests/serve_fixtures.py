@@ -8,7 +8,6 @@ unknown emotion name (the default sentence model embeds any text).
 
 from __future__ import annotations
 
-import csv
 import http.client
 import importlib.util
 import json
@@ -44,19 +43,8 @@ needs_serve = pytest.mark.skipif(
 
 WORDS = ["high", "low", "bored", "proud", "anger", "happy", "sad", "calm", "joy", "surprise"]
 """The emotion names the test run's embedding file knows."""
-SENTENCES = ["please open the window", "the train was late again", "she bought a new coat"]
-VOICES = {"low": (5, 120), "high": (95, 240)}  # pitch 0-99, words/min
-SPLITS = ["train", "train", "valid"]
 
 _CACHE: dict[str, dict[str, Path]] = {}
-
-
-def _manifest(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "transcript", "label", "split"])
-        w.writerows(rows)
-    return path
 
 
 def tiny_world(factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -66,16 +54,7 @@ def tiny_world(factory: pytest.TempPathFactory) -> dict[str, Path]:
     if "world" in _CACHE:
         return _CACHE["world"]
     root = factory.mktemp("serve_world")
-    (root / "clips").mkdir()
-    rows = []
-    for label, (pitch, speed) in VOICES.items():
-        for i, split in enumerate(SPLITS):
-            name = f"clips/{label}{i}.mp4"
-            media_fixtures.speech_clip(root / name, SENTENCES[i], pitch=pitch, speed=speed)
-            rows.append([name, SENTENCES[i], label, split])
-    data = root / "data.h5"
-    assert main(["extract", str(_manifest(root / "train.csv", rows)), "--out", str(data),
-                 "--workers", "2", "--quiet"]) == 0  # fmt: skip
+    data = media_fixtures.voice_dataset(root)
     rng = np.random.default_rng(0)
     words = root / "emotions.json"
     words.write_text(json.dumps({w: rng.normal(size=16).round(5).tolist() for w in WORDS}))

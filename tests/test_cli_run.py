@@ -8,22 +8,9 @@ import json
 import pytest
 
 from emotrans.cli import main
-from helpers import EMB
+from helpers import EMB, TINY_FLAGS
 
-TINY = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "16",
-    "--hidden-audio",
-    "8",
-    "--hidden-vision",
-    "4",
-    "--layers",
-    "1",
-    "--embeddings",
-    EMB,
-]
+TINY = TINY_FLAGS
 
 
 @pytest.fixture(scope="module")

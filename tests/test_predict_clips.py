@@ -30,20 +30,9 @@ needs_media = pytest.mark.skipif(
 )
 pytestmark = [pytest.mark.slow, needs_media]
 
-SENTENCES = ["please open the window", "the train was late again", "she bought a new coat"]
-VOICES = {"low": (5, 120), "high": (95, 240)}  # pitch 0-99, words/min
-SPLITS = ["train", "train", "valid"]
 NAMES = ["high", "low", "bored", "proud"]  # two trained, two never seen
 TRAIN = ["--epochs", "3", "--batch-size", "4", "--hidden-audio", "8", "--hidden-vision", "4",
          "--layers", "1", "--embeddings", EMB, "--seed", "0", "--quiet"]  # fmt: skip
-
-
-def _manifest(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "transcript", "label", "split"])
-        w.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +40,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
     """Labelled clips extracted to data.h5, a tiny transferable run on all three modalities
     (tav) and one on text and audio (ta), and two new clips with their own manifest."""
     root = tmp_path_factory.mktemp("predict_clips")
-    (root / "clips").mkdir()
-    rows = []
-    for label, (pitch, speed) in VOICES.items():
-        for i, split in enumerate(SPLITS):
-            name = f"clips/{label}{i}.mp4"
-            media_fixtures.speech_clip(root / name, SENTENCES[i], pitch=pitch, speed=speed)
-            rows.append([name, SENTENCES[i], label, split])
-    data = root / "data.h5"
-    assert main(["extract", str(_manifest(root / "train.csv", rows)), "--out", str(data),
-                 "--workers", "2", "--quiet"]) == 0  # fmt: skip
+    data = media_fixtures.voice_dataset(root)
     for run, mods in (("tav", "tav"), ("ta", "ta")):
         assert main(["train", "--data", str(data), "--out", str(root / run),
                      "--modalities", mods, *TRAIN]) == 0  # fmt: skip
@@ -123,7 +103,9 @@ def test_python_scores_new_clips_for_any_names_with_an_exact_explanation(world):
 def test_a_clip_scores_as_through_extract_like_and_predict_input(world, tmp_path):
     clip = world["new"] / "a.mp4"
     text = "we walked along the river"
-    manifest = _manifest(tmp_path / "new.csv", [[str(clip), text, "high", "test"]])
+    manifest = media_fixtures.write_manifest(
+        tmp_path / "new.csv", [[str(clip), text, "high", "test"]]
+    )
     like = tmp_path / "like.h5"
     assert main(["extract", str(manifest), "--like", str(world["data"]), "--out", str(like),
                  "--cache", "off", "--quiet"]) == 0  # fmt: skip

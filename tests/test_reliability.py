@@ -19,23 +19,9 @@ import pytest
 from emotrans.cli import main
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError
-from helpers import EMB, write_mosei
+from helpers import EMB, TINY_FLAGS, write_mosei
 
-TINY = [
-    "--epochs",
-    "1",
-    "--batch-size",
-    "16",
-    "--hidden-audio",
-    "8",
-    "--hidden-vision",
-    "4",
-    "--layers",
-    "1",
-    "--embeddings",
-    EMB,
-    "--quiet",
-]
+TINY = [*TINY_FLAGS, "--quiet"]
 
 
 @pytest.fixture(scope="module")
