@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from emotrans.errors import EmotransError
+from emotrans.errors import ConfigError, EmotransError
 from emotrans.version import __version__
 
 # Order here is the order in `emotrans --help`.
@@ -35,14 +35,51 @@ def build_parser() -> argparse.ArgumentParser:
         "embeddings (Dai et al., AACL 2020).",
     )
     parser.add_argument("--version", action="version", version=f"emotrans {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="`emotrans COMMAND --help` shows its options"
+    )
     for name in _COMMAND_MODULES:
         qualified = f"{__name__}.{name}"
         if importlib.util.find_spec(qualified) is None:
             continue
         importlib.import_module(qualified).register(sub)
+    _add_verbosity(parser, top=True)
     return parser
+
+
+def _add_verbosity(
+    parser: argparse.ArgumentParser, top: bool, seen: set[int] | None = None
+) -> None:
+    """Add ``-v/--verbose`` and ``-q/--quiet`` to ``parser`` and to every command under it, so
+    both are accepted before or after any command (``emotrans -q data synth ...`` and
+    ``emotrans data synth ... -q``).
+
+    Only the top parser has defaults (False); below it the default is ``SUPPRESS``, so a
+    command's parser never overwrites a flag given before the command.
+    """
+    seen = set() if seen is None else seen
+    if id(parser) in seen:  # an alias names the same parser twice
+        return
+    seen.add(id(parser))
+    default = False if top else argparse.SUPPRESS
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="log progress details (INFO messages) on stderr",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress output on stderr (warnings and errors still show)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_verbosity(child, top=False, seen=seen)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -65,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        _setup_logging(getattr(args, "verbose", False))
+        if args.verbose and args.quiet:
+            raise ConfigError("give -v/--verbose or -q/--quiet, not both")
+        _setup_logging(args.verbose)
         if not getattr(args, "func", None):
             parser.print_help()
             return 1

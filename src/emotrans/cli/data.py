@@ -33,7 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate synthetic datasets with a planted signal, inspect dataset "
         "files, and convert them to the native emotrans format.",
     )
-    data_subparsers = p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_subparsers = p.add_subparsers(
+        dest="data_command",
+        metavar="ACTION",
+        help="`emotrans data ACTION --help` shows its options",
+    )
     p.set_defaults(func=lambda args: _no_action(p))
 
     s = data_subparsers.add_parser(

@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="demo-output", help="folder for the data and the run")
     p.add_argument("--scale", type=float, default=DEMO_SCALE, help="fraction of CMU-MOSEI's size")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="maximum epochs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the data and of the run (default: 0)"
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -36,7 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="torch CPU threads (0: automatic, the free cores; logged)",
     )
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_demo)
 
 

@@ -155,7 +155,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'emotrans[ray]'), with the same cache and failure report",
     )
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default: auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
 

@@ -68,7 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status only")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_reproduce)
 
     r = sub.add_parser(

@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "modalities, default settings, 384-d default emotion embeddings) and its settings "
         "(flags of `emotrans train`, keys of config and grid files).",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print each model's settings (default, help, choices, valid range) as JSON",
+    )
     p.set_defaults(func=_models)
 
 

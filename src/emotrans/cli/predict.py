@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from emotrans.atomic import atomic_path, write_text_atomic
+from emotrans.data.formats import formats
 from emotrans.errors import ConfigError, DataFormatError, MediaError
 from emotrans.training.threads import apply_threads
 
@@ -41,7 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="media files (mp4, mkv, webm, avi, wav, flac, mp3, ...) or folders of them",
     )
     p.add_argument("--input", help="dataset path (any supported format) or .npz of arrays")
-    p.add_argument("--format", default="auto", help="input dataset format (default: detect)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        help="input dataset format (default: auto, detected from the files; one of: auto, "
+        + ", ".join(f.name for f in formats())
+        + ")",
+    )
     p.add_argument("--split", default="test", help="split of a dataset input (default: test)")
     p.add_argument("--emotions", help="comma-separated emotion names (default: the trained ones)")
     p.add_argument(

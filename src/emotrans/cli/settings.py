@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from emotrans.config import RunConfig, base_type, default_of
-from emotrans.models.registry import model_settings_fields, resolve_config
+from emotrans.data.formats import formats
+from emotrans.models.registry import model_names, model_settings_fields, resolve_config
 
 _PREFIX = "cfg_"
 
@@ -34,12 +35,32 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
     for f in dataclasses.fields(RunConfig):
         if f.name in skip or f.name == "model_settings":
             continue
-        help_text = f"{f.metadata.get('help', '')} (default: {default_of(f)!r})"
+        help_text = with_default(f.metadata.get("help", ""), default_of(f))
+        if f.name == "format":  # the registry's names; the check is the loader's
+            help_text += f" (one of: auto, {', '.join(fmt.name for fmt in formats())})"
         _add_flag(group, f.name, base_type(f), help_text, f.metadata.get("choices"))
     models = parser.add_argument_group(
         "model settings (each applies to the models named; see `emotrans models`)"
     )
     _before_first_use(parser, lambda: _add_model_flags(models, skip))
+
+
+def shown_default(value: Any) -> str:
+    """A setting's default as the help shows it: ``'auto'``, ``64``, ``none`` for an empty
+    string or list, ``a, b`` for a list."""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "none"
+    if value == "":
+        return "none"
+    return repr(value)
+
+
+def with_default(help_text: str, default: Any) -> str:
+    """``help_text (default: X)``, unless the help already says its default itself (as the
+    help of ``emotions`` does: "(default: all)", where the empty list means every emotion)."""
+    if "(default:" in help_text or "; default:" in help_text:
+        return help_text
+    return f"{help_text} (default: {shown_default(default)})"
 
 
 def config_from_args(
@@ -72,6 +93,7 @@ def config_from_args(
 
 
 def _add_model_flags(group: argparse._ArgumentGroup, skip: tuple[str, ...]) -> None:
+    _list_models(group)
     for name, by_model in model_settings_fields().items():
         if name in skip:
             continue
@@ -84,6 +106,14 @@ def _add_model_flags(group: argparse._ArgumentGroup, skip: tuple[str, ...]) -> N
                 break
             choices += [c for c in own if c not in choices]
         _add_flag(group, name, base_type(fields[0]), _model_help(by_model), choices or None)
+
+
+def _list_models(group: argparse._ArgumentGroup) -> None:
+    """Name the registered models in the help of ``--model`` (built when the parser is first
+    used, so a model registered after the parser was built is listed too)."""
+    for action in group._actions:  # a group shares its parser's list of actions
+        if action.dest == _PREFIX + "model" and action.help and "one of:" not in action.help:
+            action.help += f" (one of: {', '.join(model_names())})"
 
 
 def _model_help(by_model: dict[str, dataclasses.Field]) -> str:
@@ -109,6 +139,8 @@ def _add_flag(
 ) -> None:
     flag = "--" + name.replace("_", "-")
     help_text = help_text.replace("%", "%%")
+    if choices and tp is not bool:  # the metavar hides them from the usage line: list them here
+        help_text += f" (one of: {', '.join(choices)})"
     if tp is bool:
         group.add_argument(
             flag,

@@ -35,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue a run killed mid-training (staged in .NAME.partial beside --out) from "
         "its last finished epoch; it ends as the uninterrupted run would",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress output")
     add_config_arguments(p)
     p.set_defaults(func=_train)
 
