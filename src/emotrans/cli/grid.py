@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
@@ -15,7 +16,8 @@ from emotrans.errors import ConfigError
 from emotrans.experiments.executor import EXECUTORS, default_threads
 from emotrans.experiments.grid import parse_overrides
 from emotrans.experiments.report import write_report
-from emotrans.experiments.runner import prepare_grid
+from emotrans.experiments.runner import GridPlan, prepare_grid
+from emotrans.training.progress import Estimate
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status only")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument(
+        "--progress-every",
+        type=number(float, NON_NEGATIVE, "--progress-every"),
+        default=PROGRESS_EVERY,
+        metavar="SECONDS",
+        help="every SECONDS, log each run in flight: its epoch and time left, from its live "
+        "history.csv (0: off; default: %(default)g)",
+    )
     p.set_defaults(func=_reproduce)
 
     r = sub.add_parser(
@@ -84,6 +94,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--no-plots", action="store_true", help="tables only")
     r.set_defaults(func=_report)
+
+
+PROGRESS_EVERY = 30.0
+"""Seconds between two reports of the runs in flight (``--progress-every``)."""
+
+
+def in_flight_line(running: list[tuple[str, Estimate | None]]) -> str:
+    """One line on the runs being trained: ``emotrans: in flight: RUN epoch 3/100, left
+    25s..3m10s; RUN starting``."""
+    parts = [
+        f"{rid} starting"
+        if est is None
+        else f"{rid} epoch {est.epoch}/{est.epochs}, {est.describe()}"
+        for rid, est in running
+    ]
+    return "emotrans: in flight: " + "; ".join(parts)
+
+
+class _Watcher:
+    """A daemon thread that calls ``say`` with :func:`in_flight_line` every ``every``
+    seconds while runs are in flight (with one job the run trains in the main thread)."""
+
+    def __init__(self, plan: GridPlan, every: float, say: Callable[[str], None]) -> None:
+        self._plan, self._every, self._say = plan, every, say
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="grid-progress", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._every):
+            running = self._plan.in_flight()
+            if running:
+                self._say(in_flight_line(running))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
 
 
 def _parse_seeds(text: str | None) -> int | list[int] | None:
@@ -138,17 +185,34 @@ def _reproduce(args: argparse.Namespace) -> int:
         )
     summary = None
     if todo:
-        bar = tqdm(total=len(todo), unit="run", disable=args.quiet, file=sys.stderr)
-        failed = 0
+        # a bar on a terminal; elsewhere (a log file, a pipe) one plain line per finished run,
+        # never carriage returns
+        tty = sys.stderr.isatty()
+        bar = tqdm(total=len(todo), unit="run", disable=args.quiet or not tty, file=sys.stderr)
+        failed = ended = 0
+
+        def say(line: str) -> None:
+            if args.quiet:
+                return
+            if tty:
+                bar.write(line, file=sys.stderr)  # above the bar
+            else:
+                print(line, file=sys.stderr, flush=True)
 
         def on_event(rec: dict) -> None:
-            nonlocal failed
+            nonlocal failed, ended
+            ended += 1
             if rec["status"] in ("failed", "skipped"):
                 failed += 1
-                if not args.quiet:
-                    bar.write(f"{rec['status']}: {rec['run']}: {rec['error']}", file=sys.stderr)
+                say(f"{rec['status']}: {rec['run']}: {rec['error']}")
                 bar.set_postfix(failed=failed)
+            elif not tty:
+                say(f"emotrans: {rec['status']}: {rec['run']} ({ended} of {len(todo)} ended)")
             bar.update(1)
+
+        watch = None
+        if not args.quiet and args.progress_every > 0:
+            watch = _Watcher(plan, args.progress_every, say)
 
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
@@ -161,6 +225,8 @@ def _reproduce(args: argparse.Namespace) -> int:
                 on_event=on_event,
             )
         except KeyboardInterrupt:
+            if watch:
+                watch.stop()
             bar.close()
             print(
                 f"emotrans: grid interrupted; finished runs are kept in {plan.out}. Run the "
@@ -169,6 +235,8 @@ def _reproduce(args: argparse.Namespace) -> int:
             )
             raise
         finally:
+            if watch:
+                watch.stop()
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
         bar.close()

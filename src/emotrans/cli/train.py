@@ -11,6 +11,7 @@ from emotrans.cli.settings import add_config_arguments, config_from_args
 from emotrans.config import NON_NEGATIVE, read_settings_file
 from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
+from emotrans.training.tensorboard import LOG_WRITERS, check_writers
 from emotrans.training.threads import apply_threads
 
 
@@ -34,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue a run killed mid-training (staged in .NAME.partial beside --out) from "
         "its last finished epoch; it ends as the uninterrupted run would",
+    )
+    p.add_argument(
+        "--log",
+        choices=LOG_WRITERS,
+        action="append",
+        default=[],
+        help="also write live logs each epoch: tensorboard (losses, validation metrics and "
+        'lr as TensorBoard scalars in OUT/tensorboard; pip install "emotrans[tensorboard]")',
     )
     add_config_arguments(p)
     p.set_defaults(func=_train)
@@ -62,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from emotrans.training.pipeline import train_run  # deferred: imports torch
 
+    check_writers(args.log)  # a missing package is refused before anything is read
     base = read_settings_file(args.config) if args.config else None
     config = config_from_args(args, base, base_where=str(args.config))
     if not args.quiet:
@@ -86,6 +96,7 @@ def _train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         on_start=announce,
         resume=args.resume,
+        log=args.log,
     )
     m = result.metrics
     if not args.quiet:

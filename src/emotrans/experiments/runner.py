@@ -31,7 +31,8 @@ from typing import Any
 from emotrans.errors import ConfigError, RunDirError
 from emotrans.experiments.executor import RunOutcome, RunTask, make_executor
 from emotrans.experiments.grid import Grid, RunSpec, expand_runs, load_grid, parse_seeds
-from emotrans.training.rundir import is_complete, write_json
+from emotrans.training.progress import Estimate, estimate_folder
+from emotrans.training.rundir import is_complete, partial_dir, write_json
 from emotrans.version import __version__
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,17 @@ class GridPlan:
         for rec in self.records.values():
             out[rec["status"]] += 1
         return out
+
+    def in_flight(self) -> list[tuple[str, Estimate | None]]:
+        """The runs being trained now, each with its progress read from the live
+        ``history.csv`` in its staging folder (None before its first epoch ends): safe to
+        call from another thread while :meth:`run` goes on."""
+        specs = {r.run_id: r for r in self.runs}
+        running = [rid for rid, rec in list(self.records.items()) if rec["status"] == "running"]
+        return [
+            (rid, estimate_folder(partial_dir(specs[rid].path), specs[rid].config))
+            for rid in running
+        ]
 
     def failures(self) -> list[dict[str, Any]]:
         rows = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,15 @@ from emotrans.training.inference import (
 from emotrans.training.plans import Plan, prepare
 from emotrans.training.rundir import RunDir, staging_dir
 from emotrans.training.runs import TrainedRun, load_run, write_run
+from emotrans.training.tensorboard import check_writers, open_writers
 from emotrans.training.threads import apply_threads
-from emotrans.training.trainer import FitResult, Trainer, pos_weights, seed_everything
+from emotrans.training.trainer import (
+    EpochObserver,
+    FitResult,
+    Trainer,
+    pos_weights,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +167,7 @@ def fit_run(
     progress: bool = False,
     on_start: OnStart | None = None,
     checkpoint: Checkpoint | None = None,
+    on_epoch: Sequence[EpochObserver] = (),
 ) -> TrainedRun:
     """Train ``config`` in memory: protocol, model, training, thresholds and metrics.
 
@@ -174,6 +182,7 @@ def fit_run(
     progress : progress bars and a line per epoch on the terminal
     on_start : ``on_start(model, num_parameters)``, called once the model is built
     checkpoint : where the trainer saves its state after each epoch and resumes from
+    on_epoch : observers called after every epoch with its scalars (a TensorBoard writer)
     """
     start = time.perf_counter()
     config = resolve_config(config)
@@ -197,7 +206,7 @@ def fit_run(
     if on_start is not None:
         on_start(model, n_params)
     key = selection_key(config, dataset.name, dataset.task)
-    fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint)
+    fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint, on_epoch)
     metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params, offsets)
     info = {
         "model": config.model,
@@ -262,6 +271,7 @@ def _fit(
     key: str,
     progress: bool,
     checkpoint: Checkpoint | None = None,
+    on_epoch: Sequence[EpochObserver] = (),
 ) -> tuple[FitResult, list[float] | None, np.ndarray | None]:
     """Train ``model`` on the plan's data; returns the fit, the tuned thresholds (or None)
     and the logit offsets of the argmax decision (or None: sentiment, softmax objective)."""
@@ -280,6 +290,7 @@ def _fit(
     memory = None if plan.memory is None else TensorSplit.from_split(plan.memory, model.modalities)
     weights = pos_weights(train_ds["train"].labels) if train_ds.task == "emotion" else None
     trainer.checkpoint = checkpoint
+    trainer.on_epoch = list(on_epoch)
     fit = trainer.fit(model, train, valid, weights, memory=memory, mode=plan.step_mode)
     thresholds = None
     offsets = logit_offsets(weights, config.objective)
@@ -390,6 +401,7 @@ def train_run(
     overwrite: bool = False,
     on_start: OnStart | None = None,
     resume: bool = False,
+    log: Sequence[str] = (),
 ) -> RunResult:
     """Train ``config`` and write a complete run directory at ``out``.
 
@@ -399,13 +411,28 @@ def train_run(
     ``resume``, a run killed by SIGKILL continues from its last epoch and ends as an
     uninterrupted run would (:mod:`emotrans.training.checkpoint`).
     ``on_start(model, num_parameters)`` is called once the model is built, before training.
+    ``log`` names live logs written each epoch: ``"tensorboard"`` writes TensorBoard events
+    to ``tensorboard/`` in the run (:mod:`emotrans.training.tensorboard`); a writer whose
+    package is missing is refused before any data is read.
     """
     start = time.perf_counter()
+    check_writers(log)
     config = absolute_paths(resolve_config(config))
     resolve_device(config.device)
     with staging_dir(out, overwrite=overwrite, resume=resume) as tmp:
         checkpoint = Checkpoint(tmp, config)
-        run = fit_run(config, progress=progress, on_start=on_start, checkpoint=checkpoint)
+        writers = open_writers(log, tmp)
+        try:
+            run = fit_run(
+                config,
+                progress=progress,
+                on_start=on_start,
+                checkpoint=checkpoint,
+                on_epoch=writers,
+            )
+        finally:
+            for writer in writers:
+                writer.close()
         write_run(tmp, run)
         (tmp / CHECKPOINT).unlink(missing_ok=True)  # a finished run needs only its weights
     return RunResult(Path(out), run.metrics, run.num_parameters, time.perf_counter() - start)

@@ -46,10 +46,41 @@ from emotrans.training.inference import (
     probabilities,
     resolve_device,
 )
+from emotrans.training.progress import estimate
 
 log = logging.getLogger(__name__)
 
 STEP_MODES = ("standard", "agem", "replay")
+
+
+class EpochObserver(Protocol):
+    """Called after each epoch with its number (1-based) and its figures, named by group:
+    ``loss/train``, ``loss/valid``, ``lr``, ``time/epoch_seconds``, ``valid/<metric>`` for
+    each validation average (and ``valid/selection`` when the emotions are weighed)."""
+
+    def __call__(self, epoch: int, scalars: dict[str, float]) -> None: ...
+
+
+def _numbers(values: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a metrics mapping, as floats."""
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    }
+
+
+def _epoch_scalars(row: dict[str, Any], averages: dict[str, float]) -> dict[str, float]:
+    out = {
+        "loss/train": float(row["train_loss"]),
+        "loss/valid": float(row["valid_loss"]),
+        "lr": float(row["lr"]),
+        "time/epoch_seconds": float(row["seconds"]),
+    }
+    out.update({f"valid/{k}": v for k, v in averages.items()})
+    if "valid_selection" in row:
+        out["valid/selection"] = float(row["valid_selection"])
+    return out
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -133,7 +164,9 @@ class Trainer:
         or "loss" (lower is better); for sentiment "mae" (lower is better), "corr", "acc7",
         "acc2_nonneg", "f1_nonneg", "acc2_nonzero" or "f1_nonzero" (or "loss")
     lr, epochs : override ``config.lr`` / ``config.epochs`` (fine-tuning uses this)
-    progress : show a progress bar per epoch on stderr
+    progress : one line per epoch on stderr (losses, validation figure, lr, seconds, and the
+        time left for the run, see :mod:`emotrans.training.progress`), and a bar per epoch
+        when stderr is a terminal (never carriage returns in a log file or a pipe)
     select_weights : optional (K,) weights of the emotions in the selection score (default:
         the plain average); the history then also records it as ``valid_selection``
     task : "emotion" (binary cross-entropy per emotion) or "sentiment" (regression of the
@@ -162,6 +195,8 @@ class Trainer:
         use_scaler = config.precision == "amp" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self.checkpoint: EpochCheckpoint | None = None  # set to save and resume each epoch
+        self.on_epoch: list[EpochObserver] = []  # e.g. a TensorBoard writer
+        self.valid_averages: dict[str, float] = {}
 
     def _loss_fn(self, pos_weight: np.ndarray) -> nn.Module:
         if self.task == "sentiment":
@@ -194,15 +229,23 @@ class Trainer:
     def _score(
         self, valid_loss: float, logits: np.ndarray, labels: np.ndarray, names: list[str]
     ) -> tuple[float, float]:
-        """(selection score, validation average of select_key or nan for loss)."""
+        """(selection score, validation average of select_key or nan for loss).
+
+        Also keeps every validation average in ``self.valid_averages`` (metric -> value), for
+        the epoch observers (:attr:`on_epoch`).
+        """
+        self.valid_averages = {}
         if self.select_key == "loss":
             return -valid_loss, float("nan")
         if self.task == "sentiment":
-            value = compute_sentiment_metrics(labels, logits)["sentiment"][self.select_key]
+            averages = compute_sentiment_metrics(labels, logits)["sentiment"]
+            self.valid_averages = _numbers(averages)
+            value = averages[self.select_key]
             score = -value if self.select_key in LOWER_IS_BETTER else value
             return (score if math.isfinite(score) else -math.inf), value
         probs = probabilities(logits, self.config.objective)
         metrics = compute_metrics(labels, probs, names, threshold=self.config.threshold)
+        self.valid_averages = _numbers(metrics["average"])
         value = metrics["average"][self.select_key]
         score = value
         if self.select_weights is not None:
@@ -340,14 +383,18 @@ class Trainer:
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
+            left = estimate(
+                [r["seconds"] for r in best.history], epoch, self.epochs, stale, cfg.early_stop
+            )
             if self.progress:
-                mark = " *" if improved else ""
+                mark = " *" if improved else "  "
                 tqdm.write(
                     f"epoch {epoch:3d}  train loss {row['train_loss']:.4f}  valid loss "
                     f"{valid_loss:.4f}  valid {self.select_key} {list(row.values())[3]:.4f}  "
-                    f"lr {row['lr']:.0e}  {row['seconds']:.1f}s{mark}"
+                    f"lr {row['lr']:.0e}  {row['seconds']:.1f}s{mark}  {left.describe()}",
+                    file=sys.stderr,
                 )
-            log.info("epoch %d: %s", epoch, row)
+            log.info("epoch %d: %s (%s)", epoch, row, left.describe())
             stop = stale >= cfg.early_stop
             if self.checkpoint is not None:
                 self.checkpoint.save(
@@ -366,6 +413,10 @@ class Trainer:
                     },
                     row,
                 )
+            if self.on_epoch:  # after the checkpoint: history.csv already has this epoch
+                scalars = _epoch_scalars(row, self.valid_averages)
+                for observer in self.on_epoch:
+                    observer(epoch, scalars)
             if stop:
                 best.stopped_early = True
                 break
