@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from emotrans.atomic import atomic_path, write_text_atomic
+from emotrans.data.dataset import SPLITS
 from emotrans.data.formats import formats
 from emotrans.errors import ConfigError, DataFormatError, MediaError
 from emotrans.training.threads import apply_threads
@@ -49,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         + ", ".join(f.name for f in formats())
         + ")",
     )
-    p.add_argument("--split", default="test", help="split of a dataset input (default: test)")
+    p.add_argument(
+        "--split", choices=SPLITS, default="test", help="split of a dataset input (default: test)"
+    )
     p.add_argument("--emotions", help="comma-separated emotion names (default: the trained ones)")
     p.add_argument(
         "--threshold", type=float, help="decision threshold of --input (default: the run's)"

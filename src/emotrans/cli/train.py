@@ -9,6 +9,7 @@ import sys
 from emotrans.cli.arguments import number
 from emotrans.cli.settings import add_config_arguments, config_from_args
 from emotrans.config import NON_NEGATIVE, read_settings_file
+from emotrans.data.dataset import SPLITS
 from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
 from emotrans.training.tensorboard import LOG_WRITERS, check_writers
@@ -55,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("run_dir", help="a finished run directory")
     e.add_argument("--data", help="dataset path (default: the run's)")
-    e.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    e.add_argument(
+        "--split", choices=SPLITS, default="test", help="split to evaluate (default: test)"
+    )
     e.add_argument("--emotions", help="comma-separated emotion names to score instead")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument(
