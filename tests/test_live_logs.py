@@ -197,7 +197,7 @@ class _SlowTrainer:
         with staging_dir(out) as tmp:
             for epochs in ([0.5], [0.5, 0.6]):
                 _write_history(tmp, epochs)
-                time.sleep(0.4)
+                time.sleep(0.6)
             run = RunDir(tmp)
             run.write_config(config)
             (tmp / "model.json").write_text("{}")
