@@ -385,6 +385,10 @@ def coerce_setting(f: dataclasses.Field, value: Any, where: str) -> Any:
         if typing.get_origin(tp) is list:
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list | tuple) or any(
+                isinstance(v, list | tuple | dict) or v is None for v in value
+            ):
+                raise TypeError(value)  # a list of names, not an object or nested lists
             return [str(v) for v in value]
         if typing.get_origin(tp) is dict or tp is dict:
             if not isinstance(value, dict):
@@ -404,6 +408,8 @@ def coerce_setting(f: dataclasses.Field, value: Any, where: str) -> Any:
             return int(value)
         if tp is float:
             return float(value)
+        if isinstance(value, list | tuple | dict) or value is None:
+            raise TypeError(value)  # a name or a path, not a structure
         return str(value)
     except (TypeError, ValueError, OverflowError):
         valid = f.metadata.get("valid")

@@ -13,6 +13,7 @@ many seeds gave a value. With one value the standard deviation is undefined (NaN
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from emotrans.errors import RunDirError
 from emotrans.experiments.runner import GRID_JSON, read_grid_json
 from emotrans.metrics import ARGMAX_KEYS, METRIC_KEYS, MULTILABEL_KEYS, SENTIMENT_KEYS
 from emotrans.training.rundir import REQUIRED, RunDir, is_complete
+
+log = logging.getLogger(__name__)
 
 METRICS = METRIC_KEYS
 MULTILABEL = MULTILABEL_KEYS
@@ -188,10 +191,20 @@ class GridResults:
         return sorted({c.dataset for c in self.cells if c.dataset})
 
 
-def _read_run(path: Path) -> dict[str, Any] | None:
+def _read_run(path: Path, results: GridResults, cell: str, seed: Any) -> dict[str, Any] | None:
+    """The run's metrics; None for a damaged metrics.json, which is logged and listed with
+    the failures (status ``unreadable``) so the report says why the run is missing."""
     try:
         return RunDir(path).metrics()
-    except RunDirError:
+    except RunDirError as exc:
+        log.warning("%s", exc)
+        try:
+            run = str(path.relative_to(results.folder))
+        except ValueError:
+            run = str(path)
+        results.failures.append(
+            {"run": run, "cell": cell, "seed": seed, "status": "unreadable", "error": str(exc)}
+        )
         return None
 
 
@@ -243,7 +256,7 @@ def collect(folder: str | Path) -> GridResults:
         path = folder / rec["run"]
         listed.add(str(path))
         if is_complete(path):
-            metrics = _read_run(path)
+            metrics = _read_run(path, results, rec["cell"], rec["seed"])
             if metrics is not None:
                 _fill(cell, path, int(rec["seed"]), metrics)
         elif rec.get("status") in ("failed", "skipped"):
@@ -270,7 +283,7 @@ def _collect_loose(folder: Path) -> GridResults:
         path = marker.parent
         if not is_complete(path) or any(part.startswith(".") for part in path.parts):
             continue
-        metrics = _read_run(path)
+        metrics = _read_run(path, results, path.parent.name, None)
         if metrics is None:
             continue
         try:

@@ -17,7 +17,6 @@ leaves every finished run in place; running the same command again resumes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -31,6 +30,7 @@ from typing import Any
 from emotrans.errors import ConfigError, RunDirError
 from emotrans.experiments.executor import RunOutcome, RunTask, make_executor
 from emotrans.experiments.grid import Grid, RunSpec, expand_runs, load_grid, parse_seeds
+from emotrans.training.documents import check_grid, read_json
 from emotrans.training.progress import Estimate, estimate_folder
 from emotrans.training.rundir import is_complete, partial_dir, write_json
 from emotrans.version import __version__
@@ -374,11 +374,10 @@ def reproduce(
 
 
 def read_grid_json(out: str | Path) -> dict[str, Any]:
-    """The ``grid.json`` of a grid folder."""
+    """The ``grid.json`` of a grid folder, checked for structure
+    (:func:`~emotrans.training.documents.check_grid`): a damaged one is a one-line
+    :class:`RunDirError` naming the file and the key."""
     file = Path(out) / GRID_JSON
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{file}: missing; {out} is not a grid folder") from None
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not file.is_file():
+        raise RunDirError(f"{file}: missing; {out} is not a grid folder")
+    return check_grid(read_json(file, "grid record"), file)

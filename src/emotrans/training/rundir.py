@@ -33,6 +33,7 @@ from typing import Any
 from emotrans.atomic import atomic_path, check_output, hold, remove_leftovers, write_text_atomic
 from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
+from emotrans.training.documents import check_config, check_metrics, check_model_info, read_json
 
 log = logging.getLogger(__name__)
 
@@ -185,28 +186,31 @@ class RunDir:
         write_text_atomic(self.path / "report.md", text)
 
     # -- reading ---------------------------------------------------------------------------
-    def _read_json(self, name: str, nulls_as_nan: bool = False) -> Any:
+    def _read_json(self, name: str, what: str) -> Any:
         file = self.path / name
         if not file.is_file():
             if not self.path.is_dir():
                 raise RunDirError(f"{self.path}: no such run directory")
             raise RunDirError(f"{file}: missing; {self.path} is not a finished run directory")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-            return _none_to_nan(data) if nulls_as_nan else data
-        except json.JSONDecodeError as exc:
-            raise RunDirError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        return read_json(file, what)
 
     def config(self) -> RunConfig:
-        return RunConfig.from_dict(
-            self._read_json("config.json"), where=str(self.path / "config.json")
-        )
+        """config.json as a :class:`RunConfig`; a one-line :class:`RunDirError` or
+        :class:`ConfigError` naming the file and the key when it is damaged."""
+        file = self.path / "config.json"
+        data = check_config(self._read_json("config.json", "run settings"), file)
+        return RunConfig.from_dict(data, where=str(file))
 
     def model_info(self) -> dict[str, Any]:
-        return self._read_json("model.json")
+        """model.json, checked (:func:`~emotrans.training.documents.check_model_info`)."""
+        data = self._read_json("model.json", "model description")
+        return check_model_info(data, self.path / "model.json")
 
     def metrics(self) -> dict[str, Any]:
-        return self._read_json("metrics.json", nulls_as_nan=True)
+        """metrics.json, checked (:func:`~emotrans.training.documents.check_metrics`), with
+        nulls as NaN."""
+        data = self._read_json("metrics.json", "run metrics")
+        return _none_to_nan(check_metrics(data, self.path / "metrics.json"))
 
     def history(self) -> list[dict[str, str]]:
         file = self.path / "history.csv"

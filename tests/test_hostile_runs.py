@@ -1,0 +1,193 @@
+"""Run directories, grid folders and feature files from a careless or hostile user (issue #17).
+
+Every damaged document (config.json, model.json, metrics.json, grid.json: a list, not UTF-8,
+a key missing or of the wrong type) and every malformed ``.npz`` given to ``predict`` is one
+line on stderr naming the file and the key, and exit 2, from every command that reads it. A
+failed final write of ``train`` keeps the trained model and says where; continual-learning
+runs resume to the metrics of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotrans.cli import main
+from helpers import TINY_FLAGS, write_mosei
+
+TINY = [*TINY_FLAGS, "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_mosei(tmp_path_factory.mktemp("d") / "mosei", scale=0.005)
+
+
+@pytest.fixture(scope="module")
+def run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), *TINY]) == 0
+    return out
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``emotrans argv``; check exit 2 and a single ``emotrans: error:`` line; return it."""
+    status = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert "\n" not in err and err.startswith("emotrans: error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def damaged(run: Path, tmp_path: Path, name: str, content: bytes | object) -> Path:
+    """A copy of ``run`` whose file ``name`` holds ``content`` (bytes, or JSON of a value)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    raw = content if isinstance(content, bytes) else json.dumps(content).encode()
+    (copy / name).write_bytes(raw)
+    return copy
+
+
+def _edit(run: Path, name: str, change) -> dict:
+    doc = json.loads((run / name).read_text())
+    change(doc)
+    return doc
+
+
+def _drop(key):
+    return lambda d: d.pop(key)
+
+
+def _set(key, value):
+    return lambda d: d.__setitem__(key, value)
+
+
+# -- config.json and model.json -----------------------------------------------------------
+
+RUN_DOCUMENTS = [
+    ("config.json", b"[1, 2]", "a list of 2, expected a JSON object"),
+    ("config.json", b"\xff\xfe{}", "not UTF-8 text"),
+    ("config.json", b'"settings"', "the string 'settings', expected a JSON object"),
+    ("config.json", b"{", "not valid JSON"),
+    ("config.json", _drop("model"), "'model' is missing"),
+    ("config.json", _drop("embeddings"), "'embeddings' is missing"),
+    ("config.json", _set("modalities", ["t"]), "'modalities' is a list of 1, expected a string"),
+    ("config.json", _set("data", {"path": "x"}), "data = {'path': 'x'} is not a valid str"),
+    ("config.json", _set("emotions", {"a": 1}), "emotions = {'a': 1} is not a valid list"),
+    ("config.json", _set("epochs", "many"), "epochs = 'many' is not a valid int"),
+    ("model.json", b"[]", "an empty list, expected a JSON object"),
+    ("model.json", b"\x80abc", "not UTF-8 text (byte 0)"),
+    ("model.json", _drop("emotions"), "'emotions' is missing; expected a list of strings"),
+    ("model.json", _drop("dims"), "'dims' is missing"),
+    ("model.json", _drop("embedding_dim"), "'embedding_dim' is missing"),
+    ("model.json", _set("dims", [300, 74]), "'dims' is a list of 2, expected an object"),
+    ("model.json", _set("dims", {"text": "300"}), "'dims.text' is the string '300'"),
+    ("model.json", _set("emotions", "anger"), "'emotions' is the string 'anger'"),
+    ("model.json", _set("emotions", []), "'emotions' is an empty list"),
+    ("model.json", _set("embedding_dim", 1.5), "'embedding_dim' is the number 1.5"),
+    ("model.json", _set("task", "joy"), "'task' is 'joy', expected one of emotion, sentiment"),
+    ("model.json", _set("thresholds", [0.5]), "'thresholds' has 1 values for 6 trained"),
+    ("model.json", _set("logit_offsets", "x"), "'logit_offsets' is the string 'x'"),
+    ("model.json", _set("trained_emotions", 3), "'trained_emotions' is the number 3"),
+]
+
+
+def _document(run: Path, name: str, change) -> bytes | object:
+    return change if isinstance(change, bytes) else _edit(run, name, change)
+
+
+@pytest.mark.parametrize(("name", "change", "message"), RUN_DOCUMENTS, ids=lambda v: str(v)[:30])
+def test_a_damaged_run_document_is_one_line_naming_the_file_and_the_key(
+    name, change, message, run, data, tmp_path, capsys
+):
+    bad = damaged(run, tmp_path, name, _document(run, name, change))
+    out = tmp_path / "p.csv"
+    for argv in (
+        ["evaluate", str(bad), "--json"],
+        ["predict", str(bad), "--input", str(data), "--out", str(out)],
+    ):
+        err = one_line_error(capsys, argv)
+        assert f"{bad / name}" in err and message in err, err
+    assert not out.exists()
+
+
+def test_a_damaged_fsl_from_run_is_refused_by_train(run, data, tmp_path, capsys):
+    bad = damaged(run, tmp_path, "model.json", _edit(run, "model.json", _set("dims", [1])))
+    out = tmp_path / "fsl"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY, "--fsl", "anger"]
+    err = one_line_error(capsys, [*argv, "--fsl-mode", "continual", "--fsl-from", str(bad)])
+    assert f"{bad / 'model.json'}: 'dims' is a list of 1" in err
+    assert not out.exists()
+
+
+def test_serve_refuses_a_damaged_run_before_listening(run, tmp_path, capsys):
+    bad = damaged(run, tmp_path, "config.json", b"\xff")
+    err = one_line_error(capsys, ["serve", str(bad), "--port", "0"])
+    assert f"{bad / 'config.json'}: not UTF-8 text" in err
+
+
+def test_the_recogniser_reads_a_damaged_metrics_json_as_one_line(run, tmp_path):
+    from emotrans.errors import RunDirError
+    from emotrans.recognizer import Recognizer
+
+    metrics = _edit(run, "metrics.json", lambda d: d["splits"]["test"]["average"].update(wacc="x"))
+    recognizer = Recognizer.load(damaged(run, tmp_path, "metrics.json", metrics))
+    with pytest.raises(RunDirError, match=r"metrics.json: 'splits.test.average.wacc' is the str"):
+        recognizer.metrics  # noqa: B018
+
+
+# -- grids ---------------------------------------------------------------------------------
+
+
+def _grid(folder: Path, run: Path, record: object) -> Path:
+    (folder / "runs" / "c").mkdir(parents=True)
+    shutil.copytree(run, folder / "runs" / "c" / "s0")
+    raw = record if isinstance(record, bytes) else json.dumps(record).encode()
+    (folder / "grid.json").write_bytes(raw)
+    return folder
+
+
+GOOD_GRID = {
+    "grid": "g",
+    "seeds": [0],
+    "overrides": {},
+    "cells": [{"name": "c", "settings": {}}],
+    "runs": [{"run": "runs/c/s0", "cell": "c", "seed": 0, "status": "complete"}],
+}
+
+BAD_GRIDS = [
+    (b"[]", "an empty list, expected a JSON object"),
+    (b"\xff\xfe", "not UTF-8 text"),
+    ({**GOOD_GRID, "cells": "c"}, "'cells' is the string 'c', expected a list"),
+    ({**GOOD_GRID, "cells": [{}]}, "'cells[0].name' is missing"),
+    ({**GOOD_GRID, "cells": [{"name": "c", "settings": [1]}]}, "'cells[0].settings' is a list"),
+    ({**GOOD_GRID, "runs": [[1]]}, "'runs[0]' is a list of 1, expected an object"),
+    ({**GOOD_GRID, "runs": [{"run": "runs/c/s0", "cell": "c"}]}, "'runs[0].seed' is missing"),
+    ({**GOOD_GRID, "runs": [{"run": 5, "cell": "c", "seed": 0}]}, "'runs[0].run' is the number"),
+    ({**GOOD_GRID, "runs": [{"run": "../x", "cell": "c", "seed": 0}]}, "a path inside the grid"),
+    ({**GOOD_GRID, "seeds": "0"}, "'seeds' is the string '0', expected a list"),
+    ({**GOOD_GRID, "overrides": [1]}, "'overrides' is a list of 1, expected an object"),
+]
+
+
+@pytest.mark.parametrize(("record", "message"), BAD_GRIDS, ids=lambda v: str(v)[:30])
+def test_report_on_a_damaged_grid_json_is_one_line(record, message, run, tmp_path, capsys):
+    folder = _grid(tmp_path / "grid", run, record)
+    err = one_line_error(capsys, ["report", str(folder), "--no-plots"])
+    assert f"{folder / 'grid.json'}: " in err and message in err, err
+    assert not (folder / "results.md").exists()
+
+
+def test_report_lists_a_run_with_a_damaged_metrics_json_as_unreadable(run, tmp_path, capsys):
+    folder = _grid(tmp_path / "grid", run, GOOD_GRID)
+    (folder / "runs" / "c" / "s0" / "metrics.json").write_text('{"splits": []}')
+    assert main(["report", str(folder), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "metrics.json: 'splits' is an empty list, expected an object" in err
+    text = (folder / "results.md").read_text()
+    assert "| runs/c/s0 | unreadable |" in text
