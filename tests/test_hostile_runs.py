@@ -191,3 +191,92 @@ def test_report_lists_a_run_with_a_damaged_metrics_json_as_unreadable(run, tmp_p
     assert "metrics.json: 'splits' is an empty list, expected an object" in err
     text = (folder / "results.md").read_text()
     assert "| runs/c/s0 | unreadable |" in text
+
+
+# -- feature files given to predict ----------------------------------------------------------
+
+N, T = 4, 20
+
+
+def _features(**changes) -> dict[str, np.ndarray]:
+    """Arrays of the tiny run's model (text 300-d, audio 74-d, vision 35-d), with ``changes``
+    (None drops a key)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        m: rng.normal(size=(N, T, d)).astype(np.float32)
+        for m, d in (("text", 300), ("audio", 74), ("vision", 35))
+    }
+    arrays.update(changes)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
+def _nan_text():
+    x = _features()["text"]
+    x[1, 3, 7] = np.nan
+    return x
+
+
+BAD_NPZ = [
+    ("empty-file", b"", "an empty file, not an .npz archive"),
+    ("truncated", "truncated", "not a readable .npz file"),
+    ("no-arrays", {}, "an .npz archive without arrays"),
+    ("strings", _features(text=np.full((N, T, 300), "a")), "'text' holds <U1 values (text)"),
+    ("complex", _features(text=_features()["text"] + 1j), "'text' holds complex values"),
+    ("nan", _features(text=_nan_text()), "'text' holds 1 non-finite values"),
+    ("inf", _features(audio=np.full((N, T, 74), np.inf)), "'audio' holds 5920 non-finite"),
+    ("overflow", _features(audio=np.full((N, T, 74), 1e300)), "beyond float32"),
+    ("n-differs", _features(audio=np.zeros((3, T, 74))), "different sample counts (text 4, audio 3"),
+    ("lengths>T", _features(lengths=np.full(N, 50)), "'lengths' has values up to 50 but 'text' has T = 20"),
+    ("negative-lengths", _features(lengths=np.array([3, -1, 2, 2])), "negative length (-1)"),
+    ("fractional-lengths", _features(lengths=np.full(N, 2.5)), "not whole numbers"),
+    ("lengths-count", _features(lengths=np.full(N + 2, 5)), "'lengths' has 6 entries for 4 samples"),
+    ("ids-count", _features(ids=np.arange(N + 1)), "'ids' has shape (5,), expected one id per sample (4,)"),
+    ("ids-2d", _features(ids=np.arange(2 * N).reshape(N, 2)), "'ids' has shape (4, 2)"),
+    ("no-samples", {m: v[:0] for m, v in _features().items()}, "no samples (N = 0)"),
+    ("no-steps", {m: v[:, :0] for m, v in _features().items()}, "'text' has T = 0 steps"),
+    ("2d", _features(text=np.zeros((N, 300))), "'text' has shape (4, 300), expected (N, T, D)"),
+    ("missing", _features(vision=None), "no 'vision' array (the model uses text, audio, vision"),
+    ("other-dim", _features(audio=np.zeros((N, T, 10))), "'audio' features are 10-d but the model"),
+]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("error")  # a NumPy warning (complex cast, overflow) is a failure
+@pytest.mark.parametrize(("name", "content", "message"), BAD_NPZ, ids=[c[0] for c in BAD_NPZ])
+def test_a_malformed_feature_file_is_one_line_naming_the_file_and_the_key(
+    name, content, message, run, tmp_path, capsys
+):
+    path = tmp_path / f"{name}.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "truncated":
+        np.savez(path, **_features())
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        np.savez(path, **content)
+    out = tmp_path / "p.csv"
+    err = one_line_error(capsys, ["predict", str(run), "--input", str(path), "--out", str(out)])
+    assert f"{path}: " in err and message in err, err
+    assert not out.exists()
+
+
+def test_a_well_formed_feature_file_is_scored_with_its_ids(run, tmp_path, capsys):
+    path = tmp_path / "ok.npz"
+    lengths = np.array([20, 5, 0, 1])
+    np.savez(path, **_features(lengths=lengths, ids=np.array(["a", "b", "c", "d"])))
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), "--input", str(path), "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["a", "b", "c", "d"]
+
+
+def test_in_memory_arrays_keep_replacing_non_finite_values_with_a_warning(run, caplog):
+    from emotrans.recognizer import Recognizer
+
+    recognizer = Recognizer.load(run)
+    dirty = _features(text=_nan_text())
+    zeroed = _features(text=np.nan_to_num(dirty["text"], nan=0.0))
+    expected, _, _ = recognizer.predict_proba(zeroed)
+    probs, _, _ = recognizer.predict_proba(dirty)
+    assert np.isnan(dirty["text"][1, 3, 7])  # the caller's array is not changed
+    np.testing.assert_allclose(probs, expected)
+    assert "1 non-finite text values replaced by 0" in caplog.text

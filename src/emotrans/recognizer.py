@@ -39,7 +39,7 @@ import pandas as pd
 
 from emotrans.config import RunConfig
 from emotrans.data import load
-from emotrans.data.dataset import Dataset, Split, lengths_from_padding, replace_nonfinite
+from emotrans.data.dataset import Dataset, Split
 from emotrans.data.formats.native import read_manifest
 from emotrans.errors import ConfigError, DataFormatError, EmotransError, MediaError, RunDirError
 from emotrans.media.extractors.base import Clip
@@ -48,6 +48,7 @@ from emotrans.media.io import probe
 from emotrans.media.pipeline import ExtractionSettings, extract_clips, settings_like
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
+from emotrans.training.feature_arrays import check_arrays, read_npz
 from emotrans.training.inference import (
     PREDICT_BATCH_SIZE,
     current_emotion_vectors,
@@ -357,27 +358,8 @@ class Recognizer:
             return data[split]
         if isinstance(data, Split):
             return data
-        features, lengths = {}, {}
-        for m in self.modalities:
-            if m not in data:
-                raise DataFormatError(
-                    f"input: no {m!r} array (the model uses {', '.join(self.modalities)})"
-                )
-            x = np.array(data[m], dtype=np.float32)
-            if x.ndim != 3:
-                raise DataFormatError(f"input: {m} has shape {x.shape}, expected (N, T, D)")
-            count = replace_nonfinite(x)
-            if count:
-                log.warning("input: %d non-finite %s values replaced by 0", count, m)
-            features[m] = x
-            given = data.get("lengths")
-            lengths[m] = (
-                np.asarray(given[m] if isinstance(given, Mapping) else given, dtype=np.int64)
-                if given is not None
-                else lengths_from_padding(x)
-            )
-        n = next(iter(features.values())).shape[0]
-        ids = np.asarray(data.get("ids", np.arange(n))).astype(str)
+        features, lengths, ids = check_arrays(data, self.modalities, self.info["dims"])
+        n = len(ids)
         return Split(features=features, lengths=lengths, labels=np.zeros((n, 0), np.uint8), ids=ids)
 
     def _check_dims(self, s: Split) -> None:
@@ -828,14 +810,8 @@ def _as_clips(
 def load_input(path: str | Path, fmt: str = "auto") -> Dataset | dict[str, Any]:
     """A dataset (any supported format) or an ``.npz`` of arrays text/audio/vision[/ids]."""
     path = Path(path)
-    if path.suffix == ".npz":
-        if not path.is_file():
-            raise DataFormatError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise DataFormatError(f"{path}: not a readable .npz file ({exc})") from None
+    if path.suffix.lower() == ".npz":
+        return read_npz(path)  # checked against the model by check_arrays when scored
     return load(str(path), format=fmt)
 
 
