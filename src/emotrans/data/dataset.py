@@ -146,6 +146,16 @@ class Split:
                 )
             if x.shape[0] != n:
                 raise DataFormatError(f"{where}: {x.shape[0]} {m} samples but {n} label rows")
+            # a model cannot read a sequence without steps or a step without features:
+            # refused here, at load time, not deep inside torch
+            if x.shape[1] == 0:
+                raise DataFormatError(
+                    f"{where}: {m} features have shape {x.shape}: no time step (T = 0)"
+                )
+            if x.shape[2] == 0:
+                raise DataFormatError(
+                    f"{where}: {m} features have shape {x.shape}: no feature per step (D = 0)"
+                )
             if x.dtype != np.float32:
                 raise DataFormatError(f"{where}: {m} features are {x.dtype}, expected float32")
             lengths = self.lengths.get(m)

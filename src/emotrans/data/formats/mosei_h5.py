@@ -29,6 +29,7 @@ import numpy as np
 
 from emotrans.atomic import atomic_path
 from emotrans.data._io import (
+    check_h5_array,
     default_ids,
     h5_dataset,
     h5_first_dataset,
@@ -249,9 +250,11 @@ def read_split_features(
         dsets = {}
         for m, path in paths.items():
             dsets[m] = h5_first_dataset(stack.enter_context(open_h5(path)), keys, path)
+            name = dsets[m].name.lstrip("/")
+            # type and declared size of every file before any array is allocated
+            check_h5_array(dsets[m], path, name)
             shape = dsets[m].shape
             if len(shape) != 3:
-                name = dsets[m].name.lstrip("/")
                 raise DataFormatError(f"{path}: {name} has shape {shape}, expected (N, T, D)")
             if shape[0] != n:
                 raise DataFormatError(
