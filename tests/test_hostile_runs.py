@@ -9,6 +9,7 @@ runs resume to the metrics of an uninterrupted run.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -280,3 +281,65 @@ def test_in_memory_arrays_keep_replacing_non_finite_values_with_a_warning(run, c
     assert np.isnan(dirty["text"][1, 3, 7])  # the caller's array is not changed
     np.testing.assert_allclose(probs, expected)
     assert "1 non-finite text values replaced by 0" in caplog.text
+
+
+# -- a failed final write of train -----------------------------------------------------------
+
+
+def _full_disk(name: str):
+    """A writer that fails as on a full disk, naming the file ``name``."""
+
+    def write(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", f"/somewhere/{name}")
+
+    return write
+
+
+def test_a_full_disk_at_the_report_keeps_a_complete_run_that_evaluates(
+    data, tmp_path, capsys, monkeypatch
+):
+    from emotrans.training.rundir import RunDir
+
+    monkeypatch.setattr(RunDir, "write_report", _full_disk("report.md"))
+    out = tmp_path / "run"
+    err = one_line_error(capsys, ["train", "--data", str(data), "--out", str(out), *TINY])
+    assert "report.md: No space left on device" in err
+    assert f"kept, complete but without report.md, in {out}: evaluate and predict work" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.json", "model.safetensors", "metrics.json"} <= names
+    assert {"history.csv", "emotion_vectors.npz"} <= names  # the other files are still tried
+    assert "report.md" not in names and "checkpoint.pt" not in names
+    monkeypatch.undo()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    stored = json.loads((out / "metrics.json").read_text())["splits"]["test"]["average"]
+    assert evaluated["average"] == pytest.approx(stored)
+
+
+def test_a_full_disk_at_the_weights_keeps_the_staged_run_for_resume(
+    data, tmp_path, capsys, monkeypatch
+):
+    from emotrans.training.rundir import RunDir
+
+    reference = tmp_path / "reference"
+    assert main(["train", "--data", str(data), "--out", str(reference), *TINY]) == 0
+    monkeypatch.setattr(RunDir, "write_metrics", _full_disk("metrics.json"))
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY]
+    err = one_line_error(capsys, argv)
+    stage = tmp_path / ".run.partial"
+    assert "metrics.json: No space left on device" in err
+    assert f"kept in {stage} with its last checkpoint" in err and "--resume" in err
+    assert not out.exists() and (stage / "checkpoint.pt").is_file()
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0  # writes it without training again
+    assert not stage.exists()
+    assert _metrics(out) == _metrics(reference)
+
+
+def _metrics(run: Path) -> dict:
+    """metrics.json of ``run`` without its timing."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics.pop("seconds")
+    return metrics

@@ -108,14 +108,59 @@ def staging_dir(
     fd = _claim(tmp, target, overwrite, resume)
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        os.replace(tmp, target)
+        _put_in_place(tmp, target)
+    except FinalWriteError as exc:
+        raise _kept(exc, tmp, target) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         os.close(fd)
+
+
+def _put_in_place(tmp: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    os.replace(tmp, target)
+
+
+class FinalWriteError(RunDirError):
+    """Writing the files of a trained run failed (a full disk, a quota, an I/O error).
+
+    Raised by :func:`emotrans.training.runs.write_run` inside :func:`staging_dir`, which
+    keeps what was trained instead of removing its staging folder: with ``complete`` (every
+    file of :data:`REQUIRED` written, only ``missing`` ones not) the run is put in place
+    without them; otherwise the staging folder stays, with its checkpoint, for ``--resume``.
+    """
+
+    def __init__(self, problem: str, complete: bool, missing: list[str]) -> None:
+        super().__init__(problem)
+        self.problem, self.complete, self.missing = problem, complete, missing
+
+
+def _kept(exc: FinalWriteError, tmp: Path, target: Path) -> RunDirError:
+    """Keep what a failed final write leaves (see :class:`FinalWriteError`) and say where."""
+    from emotrans.training.checkpoint import CHECKPOINT  # deferred: imports torch
+
+    missing = ", ".join(exc.missing)
+    if exc.complete:
+        (tmp / CHECKPOINT).unlink(missing_ok=True)  # a complete run needs only its weights
+        try:
+            _put_in_place(tmp, target)
+            where = target
+        except OSError:
+            where = tmp
+        return RunDirError(
+            f"{exc.problem}; the trained run is kept, complete but without {missing}, in "
+            f"{where}: evaluate and predict work on it"
+        )
+    if not (tmp / CHECKPOINT).is_file():  # nothing to resume from: as any other failure
+        shutil.rmtree(tmp, ignore_errors=True)
+        return RunDirError(f"{exc.problem}; nothing was written to {target}")
+    return RunDirError(
+        f"{exc.problem}; the trained run is kept in {tmp} with its last checkpoint: free "
+        f"space and run the same command with --resume to write {target} without training again"
+    )
 
 
 def _claim(tmp: Path, target: Path, overwrite: bool, resume: bool) -> int:

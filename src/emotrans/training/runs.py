@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 
+from emotrans.atomic import atomic_path
 from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, model_class
 from emotrans.training.inference import current_emotion_vectors, emotion_vectors
 from emotrans.training.report import render_run_report
-from emotrans.training.rundir import RunDir, staging_dir, write_json
+from emotrans.training.rundir import FinalWriteError, RunDir, staging_dir, write_json
 
 
 @dataclass
@@ -50,17 +52,63 @@ class TrainedRun:
 
 
 def write_run(folder: str | Path, run: TrainedRun) -> None:
-    """Write every file of a run directory into ``folder`` (which must exist)."""
+    """Write every file of a run directory into ``folder`` (which must exist).
+
+    The files ``evaluate`` and ``predict`` need (config.json, model.json, model.safetensors,
+    metrics.json) come first. A failed write (an ``OSError``: a full disk) raises
+    :class:`~emotrans.training.rundir.FinalWriteError`: ``complete`` when only the others
+    (history.csv, report.md, extraction.json, the vector cache) failed, each of which is
+    still tried; every file is written atomically, so none is left half-written.
+    """
     files = RunDir(folder)
-    files.write_config(run.config)
-    files.write_model(run.model, run.info)
-    files.write_history(run.history)
-    files.write_metrics(run.metrics)
-    files.write_report(render_run_report(run.metrics, run.config.to_dict()))
+    required = (
+        ("config.json", lambda: files.write_config(run.config)),
+        ("model.safetensors", lambda: files.write_model(run.model, run.info)),
+        ("metrics.json", lambda: files.write_metrics(run.metrics)),
+    )
+    for name, write in required:
+        try:
+            write()
+        except _WRITE_ERRORS as exc:
+            name = _file_of(exc, name)
+            raise FinalWriteError(f"{name}: {_reason(exc)}", False, [name]) from exc
     record = extraction_record(run.extraction)
-    if record is not None:
-        write_json(Path(folder) / EXTRACTION_FILE, record)
-    write_vector_cache(folder, run.model, run.config)
+    optional = [
+        ("history.csv", lambda: files.write_history(run.history)),
+        (
+            "report.md",
+            lambda: files.write_report(render_run_report(run.metrics, run.config.to_dict())),
+        ),
+        (EXTRACTION_FILE, lambda: write_json(Path(folder) / EXTRACTION_FILE, record)),
+        (VECTORS_FILE, lambda: write_vector_cache(folder, run.model, run.config)),
+    ]
+    failed: list[tuple[str, str]] = []
+    for name, write in optional:
+        if name == EXTRACTION_FILE and record is None:
+            continue
+        try:
+            write()
+        except OSError as exc:
+            failed.append((_file_of(exc, name), _reason(exc)))
+    if failed:
+        reasons = dict.fromkeys(reason for _, reason in failed)
+        names = [name for name, _ in failed]
+        raise FinalWriteError(f"{', '.join(names)}: {'; '.join(reasons)}", True, names)
+
+
+def _file_of(exc: BaseException, name: str) -> str:
+    """The name of the file a write error names (model.json for model.safetensors' step)."""
+    filename = getattr(exc, "filename", None)
+    return Path(filename).name if isinstance(filename, str) and filename else name
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+_WRITE_ERRORS = (OSError, SafetensorError)  # safetensors reports a failed write as its own
 
 
 VECTORS_FILE = "emotion_vectors.npz"
@@ -82,7 +130,7 @@ def write_vector_cache(folder: str | Path, model: EmotionModel, config: RunConfi
     if vectors.shape[0] != len(names):
         return  # e.g. a sentiment head without embedded poles
     path = Path(folder) / VECTORS_FILE
-    with open(path, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # never a truncated cache
         np.savez(
             f,
             names=np.array(names, dtype=str),
