@@ -48,6 +48,11 @@ from emotrans.errors import EmbeddingError
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20  # 1 MiB per read: fits in CPU caches, measured fastest
+MAX_LINE_BYTES = 1 << 20
+"""The longest text line read (1 MiB): a GloVe line is a word and 300 numbers (about 3 KB);
+a longer line is refused rather than buffered. Also caps a binary record (4 x dim bytes)."""
+MAX_DIM = MAX_LINE_BYTES // 4
+"""The largest vector dimension a header may announce (262,144; real files have 25 to 1,000)."""
 _SNIFF_BYTES = 1 << 16
 _SUGGEST_CAP = 20_000  # tokens kept per initial letter for close-spelling suggestions
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -124,13 +129,25 @@ def sniff_format(path: Path) -> FileFormat:
     head = _read_head(path, gz, _SNIFF_BYTES)
     if not head.strip():
         raise EmbeddingError(f"{path}: empty file, no word vectors")
+    if b"\n" not in head and len(head) == _SNIFF_BYTES:  # a long first line: read up to the cap
+        head = _read_head(path, gz, MAX_LINE_BYTES + 1)
+        if b"\n" not in head and len(head) > MAX_LINE_BYTES:
+            raise EmbeddingError(
+                f"{path}: line 1: longer than {MAX_LINE_BYTES >> 20} MiB (not a word-vector "
+                "file, or a corrupt one)"
+            )
     nl = head.find(b"\n")
     first = head if nl < 0 else head[:nl]
     fields = first.split()
     if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+        if max(len(fields[0]), len(fields[1])) > 18:  # int() refuses over 4,300 digits
+            raise EmbeddingError(f"{path}: line 1: header announces an implausible size")
         count, dim = int(fields[0]), int(fields[1])
-        if dim < 1:
-            raise EmbeddingError(f"{path}: line 1: header announces dimension {dim}")
+        if not 1 <= dim <= MAX_DIM:
+            raise EmbeddingError(
+                f"{path}: line 1: header announces dimension {dim} (expected 1 to {MAX_DIM:,}; "
+                "corrupt header?)"
+            )
         after = head[nl + 1 : nl + 1 + 4096] if nl >= 0 else b""
         binary = any(b in _CONTROL for b in after)
         return FileFormat(dim=dim, count=count, header=True, binary=binary, gz=gz)
@@ -146,6 +163,11 @@ def sniff_format(path: Path) -> FileFormat:
             f"{path}: line 1 is not 'word v1 v2 ...' nor a 'count dim' header "
             "(not a word-vector text file?)"
         ) from None
+    if len(fields) - 1 > MAX_DIM:
+        raise EmbeddingError(
+            f"{path}: line 1 has {len(fields) - 1:,} values, more than {MAX_DIM:,} (not a "
+            "word-vector file?)"
+        )
     return FileFormat(dim=len(fields) - 1, count=None, header=False, binary=False, gz=gz)
 
 
@@ -180,6 +202,14 @@ class _Scanner:
 
     def _fail(self, where: str, problem: str) -> EmbeddingError:
         return EmbeddingError(f"{self.path}: {where}: {problem}")
+
+    def _line_too_long(self) -> EmbeddingError:
+        line = self.lines_done + 1
+        return self._fail(
+            f"line {line}",
+            f"longer than {MAX_LINE_BYTES >> 20} MiB (a word-vector line is a word and at "
+            "most a few thousand numbers: not a word-vector file, or a corrupt one)",
+        )
 
     # -- text -----------------------------------------------------------------------------
 
@@ -249,8 +279,14 @@ class _Scanner:
         return False
 
     def scan_text(self, fh: io.BufferedIOBase) -> bool:
-        """Scan a text file from its start; True when stopped early (all settled)."""
-        tail = b""
+        """Scan a text file from its start; True when stopped early (all settled).
+
+        Time is linear in the file's size and memory stays at a few chunks: the pieces of a
+        line longer than a chunk are kept in a list (joined once), and a line longer than
+        :data:`MAX_LINE_BYTES` is an error as soon as the cap is passed.
+        """
+        pending: list[bytes] = []  # the pieces of the line not ended yet
+        pending_bytes = 0
         header_pending = self.fmt.header
         while True:
             chunk = fh.read(CHUNK_BYTES)
@@ -258,11 +294,16 @@ class _Scanner:
                 break
             first_nl = chunk.find(b"\n")
             if first_nl < 0:
-                tail += chunk  # a line longer than a chunk
+                pending.append(chunk)  # a line longer than a chunk
+                pending_bytes += len(chunk)
+                if pending_bytes > MAX_LINE_BYTES:
+                    raise self._line_too_long()
                 continue
+            if pending_bytes + first_nl > MAX_LINE_BYTES:
+                raise self._line_too_long()
             start = first_nl + 1
-            line = tail + chunk[:start]
-            tail = b""
+            pending.append(chunk[:start])
+            line = b"".join(pending)
             if header_pending:
                 header_pending = False
                 self.lines_done = 1
@@ -271,7 +312,9 @@ class _Scanner:
             last = chunk.rfind(b"\n") + 1
             if self.text_region(chunk, start, last):
                 return True
-            tail = chunk[last:]
+            pending = [chunk[last:]]
+            pending_bytes = len(chunk) - last
+        tail = b"".join(pending)
         if tail.strip() and not header_pending:
             tail += b"\n"  # last line without newline
             if self.text_region(tail, 0, len(tail)):
@@ -299,6 +342,8 @@ class _Scanner:
             more = fh.read(CHUNK_BYTES)
             if not more:
                 raise self._fail("line 1", "no end of the header line")
+            if len(buf) > MAX_LINE_BYTES:
+                raise self._line_too_long()
             buf += more
         pos = buf.find(b"\n") + 1
         record = 0
