@@ -273,7 +273,13 @@ def _describe_dtype(dtype: np.dtype) -> str:
 
 
 def check_h5_array(
-    dset: Any, path: Path | str, what: str, *, kinds: str = "fiu", out_itemsize: int = 4
+    dset: Any,
+    path: Path | str,
+    what: str,
+    *,
+    kinds: str = "fiu",
+    out_itemsize: int = 4,
+    file_size: int | None = None,
 ) -> None:
     """Refuse an HDF5 dataset whose type or declared size cannot be trusted, before anything
     is allocated for it. Reads only the dataset's header and chunk index.
@@ -293,6 +299,9 @@ def check_h5_array(
     dset : an ``h5py.Dataset`` or its low-level ``DatasetID``
     path : its file, for messages and its size
     what : the dataset as the message names it, e.g. ``"d1"``
+    kinds : the dtype kinds accepted
+    out_itemsize : bytes per element of the array the caller will allocate
+    file_size : the size of ``path`` when the caller knows it (else it is looked up)
 
     Raises
     ------
@@ -321,7 +330,8 @@ def check_h5_array(
             f"{path}: {what} keeps its data in other files (HDF5 external or virtual "
             "storage), which emotrans does not read"
         )
-    file_size = Path(path).stat().st_size
+    if file_size is None:
+        file_size = Path(path).stat().st_size
     with h5_errors(path, f"cannot read the storage of {what}"):
         stored = int(dsid.get_storage_size())
         offset = dsid.get_offset() if layout == h5d.CONTIGUOUS else None
@@ -369,7 +379,12 @@ def check_h5_array(
 
 
 def read_h5_array(
-    dset: Any, out: np.ndarray, path: Path | str, what: str, fd: int | None = None
+    dset: Any,
+    out: np.ndarray,
+    path: Path | str,
+    what: str,
+    fd: int | None = None,
+    base: int | None = None,
 ) -> None:
     """Fill ``out`` (the dataset's shape, C order, any numeric dtype) with the whole dataset,
     checked first with :func:`check_h5_array` by the caller.
@@ -404,7 +419,7 @@ def read_h5_array(
                 if fd is None:
                     fd = os.open(path, os.O_RDONLY)
                     stack.callback(os.close, fd)
-                _read_deflate_chunks(dsid, dcpl, filters, out, fd, path, what)
+                _read_deflate_chunks(dsid, dcpl, filters, out, fd, base, path, what)
             return
         if chunked and h5z.FILTER_DEFLATE in filters:
             largest = max((info.size for info in _chunk_infos(dsid)), default=0)
@@ -470,16 +485,25 @@ def inflate_exactly(raw: bytes | memoryview, nbytes: int) -> bytes:
 
 
 def _read_deflate_chunks(
-    dsid: Any, dcpl: Any, filters: list[int], out: np.ndarray, fd: int, path: Path | str, what: str
+    dsid: Any,
+    dcpl: Any,
+    filters: list[int],
+    out: np.ndarray,
+    fd: int,
+    base: int | None,
+    path: Path | str,
+    what: str,
 ) -> None:
     """Fill ``out`` from the raw gzip (or shuffle + gzip) chunks of ``dsid``, one chunk's
-    bytes in memory at a time (see :func:`read_h5_array`)."""
+    bytes in memory at a time (see :func:`read_h5_array`); ``base`` is the file's HDF5 base
+    address (its user block size), found here when None."""
     import h5py
 
     stored = dsid.dtype
     chunks = tuple(int(c) for c in dcpl.get_chunk())
     shape = tuple(int(s) for s in dsid.shape)
-    base = int(h5py.h5i.get_file_id(dsid).get_create_plist().get_userblock())
+    if base is None:
+        base = int(h5py.h5i.get_file_id(dsid).get_create_plist().get_userblock())
     file_size = os.fstat(fd).st_size
     nbytes = int(np.prod(chunks, dtype=np.int64)) * stored.itemsize
     expected = 1

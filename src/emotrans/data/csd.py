@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import refuse_lfs_pointer
+from emotrans.data._io import (
+    H5_ERRORS,
+    check_h5_array,
+    h5_errors,
+    read_h5_array,
+    refuse_lfs_pointer,
+)
 from emotrans.errors import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -87,16 +93,17 @@ class ComputationalSequence:
             raise DataFormatError(f"{self.path}: no such file")
         try:
             self._file = h5py.File(self.path, "r")
-        except OSError as exc:
+        except H5_ERRORS as exc:
             refuse_lfs_pointer(self.path)
             raise DataFormatError(
                 f"{self.path}: not a readable HDF5 file, so not a computational sequence "
                 f"({_first_line(exc)})"
             ) from None
         try:
-            self.root_name, self._root = self._find_root()
-            self._data = self._root["data"]
-            self.video_ids: list[str] = list(self._data.keys())
+            with h5_errors(self.path, "cannot read the groups of the computational sequence"):
+                self.root_name, self._root = self._find_root()
+                self._data = self._root["data"]
+                self.video_ids: list[str] = list(self._data.keys())
         except BaseException:
             self._file.close()
             raise
@@ -106,6 +113,7 @@ class ComputationalSequence:
         # Raw chunk reads (see _read_dataset) go through a descriptor of our own.
         self._fd: int | None = os.open(self.path, os.O_RDONLY)
         self._base = int(self._file.userblock_size)
+        self._size = os.fstat(self._fd).st_size
 
     # -- structure --------------------------------------------------------------------------
 
@@ -115,8 +123,9 @@ class ComputationalSequence:
         tops = list(self._file.keys())
         for name in tops:
             group = self._file[name]
-            if isinstance(group, h5py.Group) and isinstance(group.get("data"), h5py.Group):
-                return name, group
+            if isinstance(group, h5py.Group) and "data" in group:
+                if isinstance(group["data"], h5py.Group):
+                    return name, group
         shown = ", ".join(tops[:6]) or "nothing"
         raise DataFormatError(
             f"{self.path}: HDF5 file but not a CMU-MultimodalSDK computational sequence "
@@ -127,7 +136,9 @@ class ComputationalSequence:
     def metadata(self) -> dict[str, Any]:
         """The ``/<root>/metadata`` entries, each decoded from JSON (or kept as text)."""
         if self._metadata is None:
-            self._metadata = _read_metadata(self._root.get("metadata"))
+            with h5_errors(self.path, "cannot open the metadata group"):
+                group = self._root["metadata"] if "metadata" in self._root else None
+            self._metadata = _read_metadata(group, self.path)
         return self._metadata
 
     @property
@@ -160,9 +171,10 @@ class ComputationalSequence:
         import h5py
 
         self._file.close()
-        self._file = h5py.File(self.path, "r")
-        self._root = self._file[self.root_name]
-        self._data = self._root["data"]
+        with h5_errors(self.path, "cannot reopen the computational sequence"):
+            self._file = h5py.File(self.path, "r")
+            self._root = self._file[self.root_name]
+            self._data = self._root["data"]
 
     def close(self) -> None:
         """Close the HDF5 file (idempotent)."""
@@ -182,7 +194,7 @@ class ComputationalSequence:
         for name in ("features", "intervals"):
             try:
                 found.append(h5d.open(self._file.id, f"{self._prefix}{video_id}/{name}".encode()))
-            except (KeyError, OSError, TypeError, ValueError):
+            except H5_ERRORS:
                 if video_id not in self._index:
                     raise DataFormatError(f"{self.path}: no video {video_id!r}") from None
                 raise DataFormatError(
@@ -198,17 +210,29 @@ class ComputationalSequence:
         DataFormatError
             Missing datasets, wrong ranks, or features/intervals row counts that differ.
         """
-        features, intervals = self._video_datasets(video_id)
-        _check_shapes(self.path, video_id, features.shape, intervals.shape)
+        features, intervals = self._checked_datasets(video_id)
         return int(intervals.shape[0]), int(features.shape[1])
+
+    def _checked_datasets(self, video_id: str) -> tuple[Any, Any]:
+        """:meth:`_video_datasets`, with their shapes, types and declared sizes checked
+        against the file (:func:`emotrans.data._io.check_h5_array`) before anything is
+        allocated for them."""
+        features, intervals = self._video_datasets(video_id)
+        with h5_errors(self.path, f"cannot read the shapes of video {video_id!r}"):
+            fshape, ishape = features.shape or (), intervals.shape or ()
+        _check_shapes(self.path, video_id, fshape, ishape)
+        where = f"{self._prefix}{video_id}"
+        size = self._size
+        check_h5_array(intervals, self.path, f"{where}/intervals", out_itemsize=8, file_size=size)
+        check_h5_array(features, self.path, f"{where}/features", kinds="fiub", file_size=size)
+        return features, intervals
 
     def read_intervals(self, video_id: str, check: bool = True) -> np.ndarray:
         """The intervals of one video, float64 of shape (n, 2), in file order.
 
         ``check`` raises :class:`DataFormatError` on NaN or reversed (end < start) rows.
         """
-        features, intervals = self._video_datasets(video_id)
-        _check_shapes(self.path, video_id, features.shape, intervals.shape)
+        features, intervals = self._checked_datasets(video_id)
         out = self._read(intervals, np.float64, video_id)
         if check:
             check_intervals(out, self.path, video_id)
@@ -228,27 +252,22 @@ class ComputationalSequence:
         -------
         :class:`VideoRows` with intervals (n, 2) float64 and features (n, D).
         """
-        features, intervals = self._video_datasets(video_id)
-        _check_shapes(self.path, video_id, features.shape, intervals.shape)
+        features, intervals = self._checked_datasets(video_id)
         iv = self._read(intervals, np.float64, video_id)
         if check:
             check_intervals(iv, self.path, video_id)
-        if features.dtype.kind not in "fiub":
-            raise DataFormatError(
-                f"{self.path}: features of video {video_id!r} hold {features.dtype}, not numbers"
-            )
         ft = self._read(features, dtype or features.dtype, video_id)
         return VideoRows(intervals=iv, features=ft)
 
     def _read(self, dsid: Any, dtype: Any, video_id: str) -> np.ndarray:
-        try:
-            return _read_dataset(dsid, dtype, self._fd, self._base)
-        except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
-            name = dsid.name.decode(errors="replace").split("/")[-1] if dsid.name else "?"
-            raise DataFormatError(
-                f"{self.path}: cannot read {name} of video {video_id!r} "
-                f"(truncated file? {_first_line(exc)})"
-            ) from None
+        """A whole dataset of one video, checked by :meth:`_checked_datasets` first."""
+        from h5py import h5i
+
+        with h5_errors(self.path, f"cannot read a dataset of video {video_id!r}"):
+            name = (h5i.get_name(dsid) or b"?").decode(errors="replace").split("/")[-1]
+        return _read_dataset(
+            dsid, dtype, self._fd, self._base, self.path, f"{name} of video {video_id!r}"
+        )
 
     def dim(self) -> int:
         """Feature dimension D, from the first video's shape (0 for an empty file)."""
@@ -306,114 +325,52 @@ def _check_shapes(path: Path, video_id: str, fshape: tuple, ishape: tuple) -> No
         )
 
 
-def _read_dataset(dsid: Any, dtype: Any, fd: int | None, base: int = 0) -> np.ndarray:
-    """Read a whole dataset (low-level id) into a new array of ``dtype``.
+def _read_dataset(
+    dsid: Any, dtype: Any, fd: int | None, base: int, path: Path, what: str
+) -> np.ndarray:
+    """Read a whole dataset (low-level id, its declared size already checked) into a new
+    array of ``dtype``.
 
-    Datasets compressed with gzip alone (what the SDK writes) are read here: the chunk
-    addresses come from one ``H5Dchunk_iter`` pass, the compressed bytes from ``os.pread``
-    on ``fd``, and inflation from ISA-L (package ``isal``) when installed, else zlib. That
-    is about 2.5 times faster than HDF5's own pipeline with zlib. Anything else (other
-    filters, chunks never written, a chunk that does not inflate to exactly one chunk, no
-    ``fd``) is read by HDF5, which also converts types.
+    Datasets compressed with gzip (what the SDK writes) are read by
+    :func:`emotrans.data._io.read_h5_array`: the chunk addresses from one ``H5Dchunk_iter``
+    pass, the compressed bytes from ``os.pread`` on ``fd``, inflation from ISA-L (package
+    ``isal``) when installed, else zlib, into at most one chunk's bytes. That is about 2.5
+    times faster than HDF5's own pipeline with zlib, and a chunk that inflates past its size
+    is refused instead of filling memory. Anything else is read by HDF5, which also converts
+    types.
     """
-    from h5py import h5s
-
     out = np.empty(dsid.shape, dtype=dtype)
-    if out.size and not (fd is not None and _read_gzip_chunks(dsid, out, fd, base)):
-        dsid.read(h5s.ALL, h5s.ALL, out)
+    read_h5_array(dsid, out, path, what, fd, base)
     return out
 
 
-def _inflater() -> Callable[[bytes], bytes]:
-    try:
-        from isal import isal_zlib
-
-        return isal_zlib.decompress
-    except ImportError:
-        import zlib
-
-        return zlib.decompress
+_METADATA_MAX_ITEM_BYTES = 1 << 20
 
 
-_INFLATE: Callable[[bytes], bytes] | None = None
-
-
-def _read_gzip_chunks(dsid: Any, out: np.ndarray, fd: int, base: int) -> bool:
-    """Fill ``out`` from the raw chunks of ``dsid``. False when the dataset is not plainly
-    gzip-chunked (or looks unexpected): ``out`` is then untrusted and HDF5 reads it."""
-    global _INFLATE
-    from h5py import h5d, h5z
-
-    stored = dsid.dtype
-    if stored.kind not in "fiub" or stored.subdtype is not None:
-        return False
-    dcpl = dsid.get_create_plist()
-    if dcpl.get_layout() != h5d.CHUNKED or dcpl.get_nfilters() != 1:
-        return False
-    if dcpl.get_filter(0)[0] != h5z.FILTER_DEFLATE:
-        return False
-    chunks = dcpl.get_chunk()
-    shape = dsid.shape
-    expected = 1
-    for size, step in zip(shape, chunks):
-        expected *= -(-size // step)
-    infos: list[Any] = []
-    try:
-        dsid.chunk_iter(infos.append)
-    except (AttributeError, NotImplementedError, RuntimeError):
-        return False  # HDF5 older than 1.12.3: no chunk iteration
-    if len(infos) != expected:
-        return False  # some chunks were never written (they read as the fill value)
-    if _INFLATE is None:
-        _INFLATE = _inflater()
-    inflate = _INFLATE
-    nbytes = int(np.prod(chunks)) * stored.itemsize
-    two_d = len(shape) == 2
-    # The chunks of one dataset usually lie back to back: read them with one call.
-    first = min(info.byte_offset for info in infos)
-    span = max(info.byte_offset + info.size for info in infos) - first
-    whole = None
-    if span <= 2 * sum(info.size for info in infos) + 4096:
-        whole = memoryview(os.pread(fd, span, base + first))
-        if len(whole) != span:
-            raise OSError(f"chunks at bytes {first}..{first + span} are cut short")
-    for info in infos:
-        if whole is not None:
-            start = info.byte_offset - first
-            raw = whole[start : start + info.size]
-        else:
-            raw = os.pread(fd, info.size, base + info.byte_offset)
-            if len(raw) != info.size:
-                raise OSError(f"chunk at byte {info.byte_offset} is cut short")
-        data = raw if info.filter_mask & 1 else inflate(raw)
-        if len(data) != nbytes:
-            return False
-        block = np.frombuffer(data, dtype=stored).reshape(chunks)
-        offset = info.chunk_offset
-        if two_d:
-            (r, c), (cr, cc) = offset, chunks
-            rows, cols = min(cr, shape[0] - r), min(cc, shape[1] - c)
-            out[r : r + rows, c : c + cols] = block[:rows, :cols]
-        else:
-            region = tuple(slice(o, min(o + k, s)) for o, k, s in zip(offset, chunks, shape))
-            out[region] = block[tuple(slice(0, x.stop - x.start) for x in region)]
-    return True
-
-
-def _read_metadata(group: Any) -> dict[str, Any]:
+def _read_metadata(group: Any, path: Path) -> dict[str, Any]:
+    """The ``metadata`` group's entries, each the first element of its dataset (JSON text
+    decoded when it parses); unreadable entries are left out."""
     import h5py
 
     out: dict[str, Any] = {}
     if not isinstance(group, h5py.Group):
         return out
-    for key in group.keys():
-        obj = group[key]
-        if not isinstance(obj, h5py.Dataset):
-            continue
+    with h5_errors(path, "cannot list the metadata entries"):
+        keys = list(group.keys())
+    for key in keys:
         try:
-            value = obj[()]
-        except (OSError, ValueError, TypeError):
-            continue
+            obj = group[key]
+            if not isinstance(obj, h5py.Dataset):
+                continue
+            shape = obj.shape
+            if shape is None or obj.dtype.itemsize > _METADATA_MAX_ITEM_BYTES:
+                continue  # no dataspace, or one element alone would be huge: not metadata
+            if 0 in shape:
+                value: Any = ""
+            else:  # the first element only: a hostile shape allocates nothing
+                value = obj[(0,) * len(shape)] if shape else obj[()]
+        except H5_ERRORS:
+            continue  # an unreadable entry is left out; the features do not depend on it
         if isinstance(value, np.ndarray):
             value = value.reshape(-1)[0] if value.size else ""
         if isinstance(value, bytes):
@@ -584,7 +541,10 @@ def inspect_csd(
                 counts["bad_shape"] += 1
                 note(video_id, str(exc).split(": ", 1)[-1])
                 return
-            fshape, ishape = features.shape, intervals.shape
+            with h5_errors(seq.path, f"cannot read the shapes of video {video_id!r}"):
+                fshape, ishape = features.shape, intervals.shape
+            if fshape is None or ishape is None:
+                fshape, ishape = fshape or (), ishape or ()
             if len(ishape) != 2 or ishape[1] != 2 or len(fshape) != 2:
                 counts["bad_shape"] += 1
                 note(video_id, f"features {fshape}, intervals {ishape}; expected (n, D), (n, 2)")
@@ -594,6 +554,8 @@ def inspect_csd(
             if fshape[0] != ishape[0]:
                 counts["row_count_mismatch"] += 1
                 note(video_id, f"{fshape[0]} feature rows but {ishape[0]} interval rows")
+            where = f"{seq._prefix}{video_id}/intervals"
+            check_h5_array(intervals, seq.path, where, out_itemsize=8, file_size=seq._size)
             iv = seq._read(intervals, np.float64, video_id)
             rows_per_video.append(int(ishape[0]))
             if not len(iv):

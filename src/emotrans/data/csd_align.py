@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from emotrans.data._io import MAX_ARRAY_BYTES_ENV, max_array_bytes
 from emotrans.data.csd import EPS, ComputationalSequence, VideoRows
 from emotrans.data.dataset import SENTIMENT, SPLITS, Dataset, Split, replace_nonfinite
 from emotrans.data.folds import Folds, fold_of, load_folds
@@ -760,6 +761,18 @@ def _allocate(
     capacity = dict.fromkeys(SPLITS, 0)
     for v in selection.work:
         capacity[selection.owner[v]] += lab.shape(v)[0]
+    # Every label row may become a sample of seq_len steps: refuse what the label file's
+    # declared rows would make too large before allocating (each array is checked against
+    # its stored bytes, but one 28-byte label row asks for seq_len * sum(D) * 4 bytes).
+    row_bytes = seq_len * sum(dims.values()) * 4 + lab.dim() * 4 + 8 * len(seqs)
+    needed = sum(capacity.values()) * row_bytes
+    if needed > max_array_bytes():
+        raise DataFormatError(
+            f"{report.files.get('labels', 'labels')}: {sum(capacity.values()):,} label rows "
+            f"would need {needed / 1e9:.1f} GB of arrays ({seq_len} steps of "
+            f"{sum(dims.values())} features each), above the limit of "
+            f"{max_array_bytes() / 1e9:.1f} GB ({MAX_ARRAY_BYTES_ENV} raises it)"
+        )
     buffers = {
         s: _SplitBuffer(
             features={m: np.zeros((capacity[s], seq_len, dims[m]), np.float32) for m in seqs},
