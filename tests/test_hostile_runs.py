@@ -343,3 +343,64 @@ def _metrics(run: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.pop("seconds")
     return metrics
+
+
+# -- resuming the continual-learning modes ---------------------------------------------------
+
+KILLED_AFTER_EPOCH_2 = """
+import os, signal, sys
+from emotrans.cli import main
+from emotrans.training.checkpoint import Checkpoint
+
+save = Checkpoint.save
+
+
+def save_then_die(self, state, row):
+    save(self, state, row)
+    if state["epoch"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or `kill -9` would
+
+
+Checkpoint.save = save_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def zero_shot(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("z") / "zsl"
+    assert main(["train", "--data", str(data), "--out", str(out), *TINY, "--zsl", "anger"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("mode", ["continual", "replay"])
+def test_a_continual_run_killed_mid_training_resumes_to_the_same_metrics(
+    mode, data, zero_shot, tmp_path
+):
+    """The episodic memory's batches go on across epochs: their position is checkpointed."""
+    import subprocess
+    import sys
+
+    flags = [*TINY, "--fsl", "anger", "--fsl-mode", mode, "--fsl-from", str(zero_shot)]
+    flags += ["--fsl-epochs", "5", "--fsl-memory", "40", "--early-stop", "50", "--seed", "3"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(["train", "--data", str(data), "--out", str(whole), *flags]) == 0
+    argv = ["train", "--data", str(data), "--out", str(killed), *flags]
+    victim = subprocess.run([sys.executable, "-c", KILLED_AFTER_EPOCH_2, *argv], timeout=300)
+    assert victim.returncode == -9
+    stage = tmp_path / ".killed.partial"
+    assert not killed.exists() and len((stage / "history.csv").read_text().splitlines()) == 3
+    assert main([*argv, "--resume"]) == 0
+    assert _metrics(killed) == _metrics(whole)
+    rows = [r.split(",")[:4] for r in (killed / "history.csv").read_text().splitlines()]
+    assert rows == [r.split(",")[:4] for r in (whole / "history.csv").read_text().splitlines()]
+    assert len(rows) == 6
+
+
+def test_an_empty_episodic_memory_is_refused(data, zero_shot, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY, "--fsl", "anger"]
+    argv += ["--fsl-mode", "replay", "--fsl-from", str(zero_shot), "--fsl-memory", "0"]
+    err = one_line_error(capsys, argv)
+    assert "--fsl-memory 0 leaves it empty" in err
+    assert not out.exists()

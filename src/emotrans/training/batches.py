@@ -59,11 +59,7 @@ class TensorSplit:
         Without ``shuffle``, ``order`` (N,) gives the sample order (default: stored order).
         """
         if shuffle:
-            order = (
-                self.length_grouped_order(batch_size, generator)
-                if by_length
-                else torch.randperm(self.n, generator=generator)
-            )
+            order = self.shuffled_order(batch_size, generator, by_length)
         for start in range(0, self.n, batch_size):
             if order is None:
                 idx = slice(start, start + batch_size)
@@ -80,6 +76,15 @@ class TensorSplit:
                 lens = {m: x.to(device, non_blocking=True) for m, x in lens.items()}
                 labels = labels.to(device, non_blocking=True)
             yield feats, lens, labels
+
+    def shuffled_order(
+        self, batch_size: int, generator: torch.Generator | None = None, by_length: bool = False
+    ) -> torch.Tensor:
+        """The seeded sample order (N,) of one shuffled pass: :meth:`length_grouped_order`
+        with ``by_length``, else a random permutation."""
+        if by_length:
+            return self.length_grouped_order(batch_size, generator)
+        return torch.randperm(self.n, generator=generator)
 
     def length_order(self) -> torch.Tensor:
         """Sample order (N,) by the longest modality's length, ties in stored order; scoring in

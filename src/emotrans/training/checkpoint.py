@@ -5,7 +5,8 @@ A run is trained into its staging folder (``.<name>.partial`` beside the run dir
 there, atomically:
 
 - ``checkpoint.pt``: the model, the optimizer, the scheduler, the early-stopping state, the
-  history and every random state (torch, NumPy, Python, the data order generator), saved
+  history, every random state (torch, NumPy, Python, the data order generator) and, for the
+  continual modes, the position in the episodic memory's shuffled batches, saved
   with tensors and plain values only and read back with ``weights_only=True``;
 - one more row of ``history.csv``, appended, so ``tail -f`` follows the run.
 
@@ -32,6 +33,10 @@ from emotrans.errors import RunDirError
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
+STATE_KEYS = ("epoch", "model", "optimizer", "scheduler", "best_epoch", "best_score", "history",
+              "stopped_early", "best_state", "stale", "rng")  # fmt: skip
+"""What every checkpoint holds (``memory``, the episodic memory's position, only those of
+the ``agem`` and ``replay`` modes written since it was added)."""
 STARTED = "config.json"
 
 
@@ -85,6 +90,12 @@ class Checkpoint:
             ) from None
         if not isinstance(state, dict) or "epoch" not in state:
             raise RunDirError(f"{self.file}: not an emotrans checkpoint")
+        missing = [k for k in STATE_KEYS if k not in state]
+        if missing or not isinstance(state["history"], list):
+            raise RunDirError(
+                f"{self.file}: an incomplete checkpoint (no {', '.join(missing) or 'history'}); "
+                "pass --overwrite to start again"
+            )
         self._write_history(state["history"])  # the rows up to the saved epoch, no more
         return state
 

@@ -228,6 +228,11 @@ def _few_shot_plan(dataset: Dataset, config: RunConfig) -> Plan:
         if config.fsl_mode in ("continual", "replay"):
             original = protocols.zero_shot(dataset, [target])["train"]
             memory = protocols.memory_sample(original, config.fsl_memory, seed=config.seed)
+            if memory.n == 0:  # the step modes draw a memory batch at every step
+                raise ConfigError(
+                    f"few-shot mode {config.fsl_mode!r} replays an episodic memory: "
+                    f"--fsl-memory {config.fsl_memory} leaves it empty; use at least 1"
+                )
             plan.memory = protocols.add_zero_column(memory, col)
             plan.step_mode = "agem" if config.fsl_mode == "continual" else "replay"
             section["memory_samples"] = plan.memory.n

@@ -26,6 +26,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -142,6 +143,52 @@ def _as_tensors(data: TensorSplit | Split, model: EmotionModel, task: str) -> Te
     if isinstance(data, TensorSplit):
         return data
     return TensorSplit.from_split(data, model.modalities, task)
+
+
+class MemoryBatches:
+    """Endless shuffled batches of the episodic memory of the ``agem`` and ``replay`` modes:
+    one seeded pass after another, a pass going on across epochs.
+
+    Its position (the pass's order and the batches taken from it) is part of the checkpoint
+    (:meth:`state`, :meth:`load_state`), so a resumed run draws the same memory batches as
+    an uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        data: TensorSplit,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device,
+        by_length: bool,
+    ) -> None:
+        if data.n == 0:
+            raise ValueError("the episodic memory is empty")
+        self.data, self.batch_size, self.generator = data, batch_size, generator
+        self.device, self.by_length = device, by_length
+        self.order: torch.Tensor | None = None  # (M,) the current pass's sample order
+        self.taken = 0  # batches of it used
+        self._batches: Iterator | None = None
+
+    def next(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """The next (features, lengths, labels) batch; a new pass when one is used up."""
+        if self.order is None or self.taken >= self.data.num_batches(self.batch_size):
+            self.order = self.data.shuffled_order(self.batch_size, self.generator, self.by_length)
+            self.taken, self._batches = 0, None
+        if self._batches is None:
+            rest = self.order[self.taken * self.batch_size :]
+            self._batches = self.data.batches(self.batch_size, device=self.device, order=rest)
+        self.taken += 1
+        return next(self._batches)
+
+    def state(self) -> dict[str, Any]:
+        """The position, as tensors and plain values (a weights-only checkpoint)."""
+        return {"order": self.order, "taken": self.taken}
+
+    def load_state(self, state: dict[str, Any] | None) -> None:
+        """Continue from :meth:`state` (None: a checkpoint without one, start a new pass)."""
+        state = state or {}
+        self.order, self.taken, self._batches = state.get("order"), int(state.get("taken", 0)), None
 
 
 @dataclass
@@ -310,8 +357,12 @@ class Trainer:
         best = FitResult(best_epoch=0, best_score=-math.inf)
         best_state: dict[str, torch.Tensor] | None = None
         stale = 0
-        memory_iter = None
         by_length = cfg.batching == "length"
+        memory_batches = (
+            None
+            if memory is None
+            else MemoryBatches(memory, cfg.batch_size, generator, self.device, by_length)
+        )
         first = 1
         state = self.checkpoint.load() if self.checkpoint is not None else None
         if state is not None:  # resume where a killed run left off
@@ -322,21 +373,10 @@ class Trainer:
             best.history, best.stopped_early = list(state["history"]), state["stopped_early"]
             best_state, stale = state["best_state"] or None, state["stale"]
             _set_rng_states(state["rng"], generator)
+            if memory_batches is not None:
+                memory_batches.load_state(state.get("memory"))
             first = self.epochs + 1 if best.stopped_early else state["epoch"] + 1
             log.info("resuming after epoch %d", state["epoch"])
-
-        def next_memory():
-            nonlocal memory_iter
-            assert memory is not None
-            while True:
-                if memory_iter is None:
-                    memory_iter = memory.batches(
-                        cfg.batch_size, True, generator, self.device, by_length
-                    )
-                try:
-                    return next(memory_iter)
-                except StopIteration:
-                    memory_iter = None
 
         for epoch in range(first, self.epochs + 1):
             start = time.perf_counter()
@@ -352,10 +392,15 @@ class Trainer:
             for feats, lens, labels in bar:
                 if mode == "replay":
                     loss = self._step(model, optimizer, loss_fn, params, feats, lens, labels)
-                    self._step(model, optimizer, loss_fn, params, *next_memory())
+                    self._step(model, optimizer, loss_fn, params, *memory_batches.next())
                 elif mode == "agem":
                     loss = self._agem_step(
-                        model, optimizer, loss_fn, params, (feats, lens, labels), next_memory()
+                        model,
+                        optimizer,
+                        loss_fn,
+                        params,
+                        (feats, lens, labels),
+                        memory_batches.next(),
                     )
                 else:
                     loss = self._step(model, optimizer, loss_fn, params, feats, lens, labels)
@@ -410,6 +455,7 @@ class Trainer:
                         "best_state": best_state or {},
                         "stale": stale,
                         "rng": _rng_states(generator),
+                        "memory": None if memory_batches is None else memory_batches.state(),
                     },
                     row,
                 )
