@@ -266,7 +266,7 @@ class ComputationalSequence:
         with h5_errors(self.path, f"cannot read a dataset of video {video_id!r}"):
             name = (h5i.get_name(dsid) or b"?").decode(errors="replace").split("/")[-1]
         return _read_dataset(
-            dsid, dtype, self._fd, self._base, self.path, f"{name} of video {video_id!r}"
+            dsid, dtype, self._fd, self._base, self.path, f"{self._prefix}{video_id}/{name}"
         )
 
     def dim(self) -> int:
