@@ -404,3 +404,40 @@ def test_an_empty_episodic_memory_is_refused(data, zero_shot, tmp_path, capsys):
     err = one_line_error(capsys, argv)
     assert "--fsl-memory 0 leaves it empty" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "state", "message"),
+    [
+        (b"\xff\xfe", None, "other settings (config.json unreadable)"),
+        (b"[1, 2]", None, "other settings (config.json unreadable)"),
+        (None, {"epoch": 1}, "an incomplete checkpoint (no model, optimizer"),
+        (None, [1, 2], "not an emotrans checkpoint"),
+    ],
+    ids=["settings-not-utf8", "settings-a-list", "state-incomplete", "state-a-list"],
+)
+def test_resuming_a_damaged_staged_run_is_one_line(
+    settings, state, message, data, tmp_path, capsys
+):
+    import torch
+
+    from emotrans.config import RunConfig
+    from emotrans.models.registry import resolve_config
+    from emotrans.training.checkpoint import Checkpoint
+    from emotrans.training.pipeline import absolute_paths
+
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--out", str(out), *TINY]
+    stage = tmp_path / ".run.partial"
+    stage.mkdir()
+    config = RunConfig.from_dict(
+        {"data": str(data), "epochs": 1, "batch_size": 16, "hidden_audio": 8, "hidden_vision": 4,
+         "layers": 1, "embeddings": TINY_FLAGS[-1]}
+    )  # fmt: skip
+    Checkpoint(stage, absolute_paths(resolve_config(config)))  # the settings of argv
+    if settings is not None:
+        (stage / "config.json").write_bytes(settings)
+    torch.save(state if state is not None else {"epoch": 1}, stage / "checkpoint.pt")
+    err = one_line_error(capsys, [*argv, "--resume"])
+    assert message in err, err
+    assert stage.is_dir() and not out.exists()

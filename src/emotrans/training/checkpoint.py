@@ -28,11 +28,10 @@ import torch
 
 from emotrans.atomic import atomic_path, write_text_atomic
 from emotrans.config import RunConfig
-from emotrans.errors import RunDirError
+from emotrans.training.rundir import CHECKPOINT, StagedRunError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 STATE_KEYS = ("epoch", "model", "optimizer", "scheduler", "best_epoch", "best_score", "history",
               "stopped_early", "best_state", "stale", "rng")  # fmt: skip
 """What every checkpoint holds (``memory``, the episodic memory's position, only those of
@@ -55,10 +54,12 @@ class Checkpoint:
             except (OSError, ValueError):
                 theirs = None
             if theirs != mine:
-                changed = sorted(
-                    k for k in mine if not isinstance(theirs, dict) or theirs.get(k) != mine[k]
+                changed = (
+                    sorted(k for k in mine if theirs.get(k) != mine[k])
+                    if isinstance(theirs, dict)
+                    else []  # not an object: unreadable
                 )
-                raise RunDirError(
+                raise StagedRunError(
                     f"{self.folder}: the interrupted run there has other settings "
                     f"({', '.join(changed) or 'config.json unreadable'}); resume it with the "
                     "same settings, or pass --overwrite to start again"
@@ -84,15 +85,15 @@ class Checkpoint:
         try:
             state = torch.load(self.file, weights_only=True, map_location="cpu")
         except Exception as exc:  # torch raises many kinds for a damaged file
-            raise RunDirError(
+            raise StagedRunError(
                 f"{self.file}: cannot read the checkpoint ({' '.join(str(exc).split())[:200]}); "
                 "pass --overwrite to start again"
             ) from None
         if not isinstance(state, dict) or "epoch" not in state:
-            raise RunDirError(f"{self.file}: not an emotrans checkpoint")
+            raise StagedRunError(f"{self.file}: not an emotrans checkpoint")
         missing = [k for k in STATE_KEYS if k not in state]
         if missing or not isinstance(state["history"], list):
-            raise RunDirError(
+            raise StagedRunError(
                 f"{self.file}: an incomplete checkpoint (no {', '.join(missing) or 'history'}); "
                 "pass --overwrite to start again"
             )

@@ -38,6 +38,8 @@ from emotrans.training.documents import check_config, check_metrics, check_model
 log = logging.getLogger(__name__)
 
 REQUIRED = ("config.json", "model.json", "model.safetensors", "metrics.json")
+CHECKPOINT = "checkpoint.pt"
+"""The staging folder's last-epoch state (see :mod:`emotrans.training.checkpoint`)."""
 
 
 def json_safe(value: Any) -> Any:
@@ -111,6 +113,8 @@ def staging_dir(
         _put_in_place(tmp, target)
     except FinalWriteError as exc:
         raise _kept(exc, tmp, target) from None
+    except StagedRunError:
+        raise  # the staged run is the user's to resume or overwrite: keep it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -122,6 +126,11 @@ def _put_in_place(tmp: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     os.replace(tmp, target)
+
+
+class StagedRunError(RunDirError):
+    """The interrupted run staged for ``--resume`` cannot be resumed as asked (other
+    settings, a damaged checkpoint); :func:`staging_dir` leaves it in place."""
 
 
 class FinalWriteError(RunDirError):
@@ -140,8 +149,6 @@ class FinalWriteError(RunDirError):
 
 def _kept(exc: FinalWriteError, tmp: Path, target: Path) -> RunDirError:
     """Keep what a failed final write leaves (see :class:`FinalWriteError`) and say where."""
-    from emotrans.training.checkpoint import CHECKPOINT  # deferred: imports torch
-
     missing = ", ".join(exc.missing)
     if exc.complete:
         (tmp / CHECKPOINT).unlink(missing_ok=True)  # a complete run needs only its weights
@@ -165,8 +172,6 @@ def _kept(exc: FinalWriteError, tmp: Path, target: Path) -> RunDirError:
 
 def _claim(tmp: Path, target: Path, overwrite: bool, resume: bool) -> int:
     """Create or take over the staging folder ``tmp``; return the descriptor holding its lock."""
-    from emotrans.training.checkpoint import CHECKPOINT  # deferred: imports torch
-
     if tmp.exists() or tmp.is_symlink():
         if not tmp.is_dir() or tmp.is_symlink():
             raise RunDirError(f"{tmp}: in the way of the run's staging folder; remove it")
