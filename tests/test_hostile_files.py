@@ -8,13 +8,18 @@ random.
 from __future__ import annotations
 
 import gzip
+import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 from emotrans.cli import main
+from emotrans.data import load
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import EmbeddingError
+from emotrans.unpickle import load_pickle
+from helpers import load_error
 
 
 def embedding_error(path, names=("joy",)) -> str:
@@ -84,3 +89,140 @@ def test_the_cli_reports_a_long_line_on_one_line_with_status_2(tmp_path, capsys)
         f.write(b"the 0.5 0.25 1.0\n" + b"y" * (2 << 20) + b"\n")
     err = cli_error(["embed", "joy", "--source", f"glove:{path}"], capsys)
     assert "longer than 1 MiB" in err and str(path) in err
+
+
+# -- pickles ----------------------------------------------------------------------------------------
+
+
+def mult_content(n=3, steps=4, dims=(5, 3, 2), dtype=np.float32, seed=0):
+    """A valid MulT IEMOCAP content: per split text/audio/vision (N, T, D_m), labels (N, 4, 2)."""
+    rng = np.random.default_rng(seed)
+    content = {}
+    for split in ("train", "valid", "test"):
+        entry = {
+            m: rng.standard_normal((n, steps, d)).astype(dtype)
+            for m, d in zip(("text", "audio", "vision"), dims)
+        }
+        labels = np.zeros((n, 4, 2), np.float32)
+        labels[:, :, 0] = 1
+        labels[np.arange(n), np.arange(n) % 4] = [0, 1]
+        entry["labels"] = labels
+        content[split] = entry
+    return content
+
+
+def write_pickle(path, content, protocol=4):
+    with open(path, "wb") as f:
+        pickle.dump(content, f, protocol=protocol)
+    return path
+
+
+def shared_list_bomb(path, n=300):
+    """The issue's bomb, smaller: one row list shared by every step of every sample: 34 KB
+    of pickle, 325 MB counted (the issue's 3.7 GiB one is the same with n = 7,000)."""
+    row = [0.5] * 300
+    sample = [row] * 50  # (T, D) = (50, 300), one list referenced 50 times
+    features = [sample] * n  # (N, T, D)
+    content = mult_content(n=n)
+    for split in content.values():
+        split.update(text=features, audio=features, vision=features)
+    return write_pickle(path, content)
+
+
+def test_a_pickle_of_shared_lists_that_expands_hugely_is_refused(tmp_path):
+    path = shared_list_bomb(tmp_path / "bomb_data.pkl")
+    assert path.stat().st_size < 100_000
+    message = load_error(load, path)
+    assert str(path) in message and "expands to more than" in message
+    assert f"from a file of {path.stat().st_size:,} bytes" in message
+
+
+def test_shared_lists_within_the_bound_load_as_arrays(tmp_path):
+    # a zero padding row shared by the padded steps is plain Python data, not an attack
+    content = mult_content(n=2, steps=3)
+    pad = [0.0] * 5
+    content["train"]["text"] = [[pad, pad, [1.0] * 5], [pad, [2.0] * 5, [3.0] * 5]]
+    dataset = load(write_pickle(tmp_path / "iemocap_data_noalign.pkl", content))
+    text = dataset.splits["train"].features["text"]
+    assert text.dtype == np.float32 and text.shape == (2, 3, 5)
+    assert text[0, 2, 0] == 1.0 and text[1, 0].sum() == 0
+    assert list(dataset.splits["train"].lengths["text"]) == [1, 2]
+
+
+def test_the_cli_refuses_the_bomb_in_one_line_and_converts_nothing(tmp_path, capsys):
+    path = shared_list_bomb(tmp_path / "bomb_data.pkl")
+    out = tmp_path / "out.h5"
+    err = cli_error(["data", "convert", str(path), "--out", str(out)], capsys)
+    assert "expands to more than" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb_data.pkl"]
+    assert "expands" in cli_error(["data", "inspect", str(path)], capsys)
+
+
+def _global(module: str, name: str) -> bytes:
+    """Protocol-4 opcodes pushing ``module.name``."""
+    return b"\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93"  # fmt: skip
+
+
+def test_nested_hex_encoding_that_doubles_at_each_level_is_refused(tmp_path):
+    # codecs.encode(b, "hex") doubles b; nested 40 times it asks for 2 TB from 500 bytes
+    expr = b"C\x02ab"
+    for _ in range(40):
+        expr = b"h\x00" + expr + b"\x8c\x03hex\x86R"
+    path = tmp_path / "hex_data.pkl"
+    path.write_bytes(b"\x80\x04" + _global("_codecs", "encode") + b"\x94" + b"0" + expr + b".")
+    message = load_error(load_pickle, path)
+    assert "refusing codecs.encode(bytes, 'hex')" in message
+
+
+def test_an_array_shape_declared_without_its_data_is_refused_before_allocating(tmp_path):
+    # numpy's _reconstruct allocates the shape it is given before the data arrives
+    shape = b"J\x00\x00\x00\x40\x85"  # (2**30,)
+    path = tmp_path / "shape_data.pkl"
+    path.write_bytes(
+        b"\x80\x04" + _global("numpy.core.multiarray", "_reconstruct")
+        + _global("numpy", "ndarray") + shape + b"C\x01b\x87R."
+    )  # fmt: skip
+    message = load_error(load_pickle, path)
+    assert "shape (1073741824,)" in message and "declared without data" in message
+
+
+def test_numpy_pickles_of_every_protocol_still_load(tmp_path):
+    content = mult_content()
+    for protocol in range(6):
+        path = write_pickle(tmp_path / f"p{protocol}_data.pkl", content, protocol)
+        loaded = load_pickle(path)
+        np.testing.assert_array_equal(loaded["test"]["audio"], content["test"]["audio"])
+
+
+@pytest.mark.parametrize("nesting", ["deep", "cycle"])
+def test_containers_nested_too_deep_or_in_a_cycle_are_refused(tmp_path, nesting):
+    if nesting == "deep":
+        value: list = [1.0]
+        for _ in range(100):
+            value = [value]
+    else:
+        value = [1.0]
+        value.append(value)
+    content = mult_content()
+    content["train"]["text"] = value
+    message = load_error(load, write_pickle(tmp_path / "iemocap_data.pkl", content))
+    assert "more than 64 levels deep (or holds a cycle)" in message
+
+
+@pytest.mark.parametrize("where", ["text", "labels"])
+@pytest.mark.parametrize("dtype", [np.complex64, "U3", "S2"])
+def test_features_or_labels_that_are_not_real_numbers_are_refused(tmp_path, where, dtype):
+    content = mult_content()
+    content["valid"][where] = content["valid"][where].astype(dtype)
+    message = load_error(load, write_pickle(tmp_path / "iemocap_data.pkl", content))
+    assert "not real numbers" in message and "[valid]" in message
+
+
+def test_values_beyond_float32_are_counted_as_non_finite_without_warnings(tmp_path):
+    content = mult_content(dtype=np.float64)
+    content["test"]["audio"][0, -1, :2] = [1e300, -1e300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load(write_pickle(tmp_path / "iemocap_data.pkl", content))
+    assert dataset.nonfinite["test/audio"] == 2
+    assert np.isfinite(dataset.splits["test"].features["audio"]).all()

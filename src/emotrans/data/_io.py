@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -579,12 +580,32 @@ def _unshuffle(data: bytes | memoryview, itemsize: int) -> bytes | memoryview:
     return np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1).T.tobytes()
 
 
-def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:
-    """``array`` as a float32 numpy array with ``ndim`` dimensions (copies only if needed)."""
+def real_float32(array: Any, path: Path, what: str) -> np.ndarray:
+    """``array`` (an array, or nested lists of numbers, from a pickle) as a float32 numpy
+    array, copying only if needed.
+
+    Real numbers only: complex values (numpy would drop their imaginary part with a warning),
+    text, bytes and other objects are a :class:`DataFormatError`. Values beyond the float32
+    range become infinite, for the loaders to count and replace as non-finite.
+    """
+    if isinstance(array, np.ndarray) and array.dtype.kind not in "fiubO":
+        raise DataFormatError(
+            f"{path}: {what} holds {_describe_dtype(array.dtype)}, not real numbers"
+        )
     try:
-        out = np.asarray(array, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
+        with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            return np.asarray(array, dtype=np.float32)
+    except np.exceptions.ComplexWarning:
+        raise DataFormatError(f"{path}: {what} holds complex values, not real numbers") from None
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DataFormatError(f"{path}: {what} is not numeric ({_first_line(exc)})") from None
+
+
+def as_float32(array: Any, path: Path, what: str, ndim: int) -> np.ndarray:
+    """``array`` as a float32 numpy array with ``ndim`` dimensions (copies only if needed),
+    through :func:`real_float32`."""
+    out = real_float32(array, path, what)
     if out.ndim != ndim:
         raise DataFormatError(f"{path}: {what} has shape {out.shape}, expected {ndim} dimensions")
     if not out.flags.writeable or not out.flags.c_contiguous:

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import as_float32, clean_and_measure, default_ids, read_pickle
+from emotrans.data._io import (
+    as_float32,
+    clean_and_measure,
+    default_ids,
+    read_pickle,
+    real_float32,
+)
 from emotrans.data.dataset import SPLITS, Dataset, Split, infer_single_label
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
@@ -209,7 +215,8 @@ def _split(
             raise DataFormatError(
                 f"{where}: {x.shape[2]} {m} features per step but {dim} in [{first_split}]"
             )
-        firsts[m], counts[m] = clean_and_measure(x)
+        with np.errstate(invalid="ignore"):  # inf + -inf in a sum, while counting them
+            firsts[m], counts[m] = clean_and_measure(x)
         features[m] = x
     steps = {x.shape[1] for x in features.values()}
     aligned = want_aligned and len(steps) == 1
@@ -227,10 +234,7 @@ def _split(
 
 def _labels(where: str, raw: Any) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Binary labels (N, K), intensities or None, and emotion names from MulT labels."""
-    try:
-        y = np.asarray(raw, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise DataFormatError(f"{where}: labels are not numeric") from None
+    y = real_float32(raw, where, "labels")
     if y.ndim == 3 and y.shape[1:] == (len(IEMOCAP_EMOTIONS), 2):
         # [absent, present] per emotion: present when the second entry wins.
         return (y.argmax(axis=2) == 1).astype(np.uint8), None, list(IEMOCAP_EMOTIONS)
@@ -250,6 +254,8 @@ def _ids(where: str, raw: Any, n: int) -> np.ndarray:
     ids = np.asarray(raw)
     if ids.ndim == 0 or ids.shape[0] != n:
         raise DataFormatError(f"{where}: {ids.shape[0] if ids.ndim else 0} ids but {n} label rows")
+    if n == 0:
+        return np.array([], dtype=str)
     rows = ids.reshape(n, -1)
     return np.array(["_".join(p for p in map(_text, row) if p) for row in rows], dtype=str)
 
