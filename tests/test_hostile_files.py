@@ -8,14 +8,16 @@ random.
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 
 from emotrans.cli import main
-from emotrans.data import load
+from emotrans.data import Dataset, Split, load, load_native, save_native
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import EmbeddingError
 from emotrans.unpickle import load_pickle
@@ -226,3 +228,119 @@ def test_values_beyond_float32_are_counted_as_non_finite_without_warnings(tmp_pa
         dataset = load(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert dataset.nonfinite["test/audio"] == 2
     assert np.isfinite(dataset.splits["test"].features["audio"]).all()
+
+
+# -- native files ---------------------------------------------------------------------------------
+
+
+def small_dataset(n=(3, 2, 2), seed=0) -> Dataset:
+    """A valid dataset of three splits, text (N, 4, 3) and audio (N, 5, 2), two emotions."""
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for name, size in zip(("train", "valid", "test"), n):
+        labels = np.zeros((size, 2), np.uint8)
+        labels[np.arange(size), np.arange(size) % 2] = 1
+        splits[name] = Split(
+            features={
+                "text": rng.standard_normal((size, 4, 3)).astype(np.float32),
+                "audio": rng.standard_normal((size, 5, 2)).astype(np.float32),
+            },
+            lengths={"text": np.full(size, 4, np.int64), "audio": np.arange(size) % 5 + 1},
+            labels=labels,
+            ids=np.array([f"{name}_{i}" for i in range(size)]),
+        )
+    return Dataset(name="toy", emotions=["joy", "anger"], splits=splits, aligned=False, source="x")
+
+
+def edit_manifest(path, **changes):
+    with h5py.File(path, "r+") as f:
+        manifest = json.loads(f.attrs["manifest"])
+        for key, value in changes.items():
+            if value is KeyError:
+                del manifest[key]
+            else:
+                manifest[key] = value
+        f.attrs["manifest"] = json.dumps(manifest)
+    return path
+
+
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("splits", 5, "manifest key 'splits' should be a list of distinct split names, not 5"),
+        ("emotions", 7, "manifest key 'emotions' should be a list of distinct emotion names"),
+        ("nonfinite", [], "manifest key 'nonfinite' should be an object of counts"),
+        ("nonfinite", {"train/text": "x"}, "manifest key 'nonfinite' should be"),
+        ("splits", ["train", "valid", "test", "extra"], "'modalities' has no entry for 'extra'"),
+        ("splits", ["train", "train"], "manifest key 'splits' should be"),
+        ("modalities", {"train": "text"}, "should list the modalities of 'train', not \"text\""),
+        ("name", None, "manifest key 'name' should be a string, not null"),
+        ("aligned", "yes", "manifest key 'aligned' should be true or false"),
+        ("meta", [1], "manifest key 'meta' should be an object or null"),
+        ("single_label", "x", "manifest key 'single_label' should be true, false or null"),
+        ("emotions", KeyError, "manifest lacks emotions"),
+    ],
+)
+def test_a_manifest_with_wrong_types_names_the_key(tmp_path, key, value, problem):
+    path = edit_manifest(save_native(small_dataset(), tmp_path / "d.h5"), **{key: value})
+    message = load_error(load, path)
+    assert str(path) in message and problem in message
+
+
+def test_a_split_listed_without_its_group_is_named(tmp_path):
+    path = save_native(small_dataset(), tmp_path / "d.h5")
+    with h5py.File(path, "r+") as f:
+        del f["valid"]
+    assert "no group for split 'valid'" in load_error(load, path)
+
+
+def test_a_manifest_nested_past_the_json_parsers_depth_is_one_line(tmp_path):
+    path = save_native(small_dataset(), tmp_path / "d.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["manifest"] = (
+            '{"format": "emotrans", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        )
+    assert "unreadable manifest" in load_error(load_native, path)
+
+
+def replace_dataset(path, name, **create):
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f.create_dataset(name, **create)
+    return path
+
+
+def test_complex_native_features_are_refused(tmp_path):
+    path = save_native(small_dataset(), tmp_path / "d.h5")
+    replace_dataset(path, "train/features/text", data=np.ones((3, 4, 3), np.complex64))
+    message = load_error(load, path)
+    assert "train/features/text holds complex values" in message
+
+
+def test_a_compressed_array_declared_without_data_is_refused_before_allocating(tmp_path):
+    # gzip-compressed lengths claiming 8 GB while the file stores none of it
+    path = save_native(small_dataset(), tmp_path / "d.h5")
+    replace_dataset(
+        path, "valid/lengths/audio", shape=(1 << 30,), dtype=np.int64, chunks=(1 << 20,),
+        compression="gzip",
+    )  # fmt: skip
+    message = load_error(load, path)
+    assert "valid/lengths/audio declares shape (1073741824,)" in message
+    assert "stores no data" in message
+
+
+def test_float_labels_and_ids_not_one_per_row_are_refused(tmp_path):
+    path = save_native(small_dataset(), tmp_path / "d.h5")
+    replace_dataset(path, "test/labels", data=np.full((2, 2), 0.5))
+    assert "test/labels holds float64, not real numbers" in load_error(load, path)
+    path = save_native(small_dataset(), tmp_path / "e.h5")
+    replace_dataset(path, "test/ids", data=np.array(["a", "b", "c"], dtype=object),
+                    dtype=h5py.string_dtype())  # fmt: skip
+    assert "test/ids has shape (3,), expected (2,)" in load_error(load, path)
+
+
+def test_the_cli_reports_a_damaged_manifest_in_one_line(tmp_path, capsys):
+    path = edit_manifest(save_native(small_dataset(), tmp_path / "d.h5"), splits=5)
+    err = cli_error(["data", "convert", str(path), "--out", str(tmp_path / "copy.h5")], capsys)
+    assert "manifest key 'splits'" in err
+    assert not (tmp_path / "copy.h5").exists()

@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from emotrans.atomic import atomic_path
-from emotrans.data._io import h5_dataset, open_h5, read_h5_float32, require_file
+from emotrans.data._io import (
+    check_h5_array,
+    h5_dataset,
+    h5_errors,
+    open_h5,
+    read_h5_array,
+    read_h5_float32,
+    require_file,
+)
 from emotrans.data.dataset import Dataset, Split, infer_single_label
 from emotrans.data.formats.base import Format
 from emotrans.errors import DataFormatError
@@ -177,13 +185,17 @@ def load_native(path: str | Path) -> Dataset:
         Missing, truncated or non-HDF5 file, no emotrans manifest, newer version, or a
         missing or inconsistent array.
     """
+    import h5py
+
     path = require_file(Path(path))
     with open_h5(path) as f:
         manifest = _read_manifest(f, path)
         splits: dict[str, Split] = {}
         for split_name in manifest["splits"]:
-            g = f.get(split_name)
-            if g is None:
+            with h5_errors(path, f"cannot open the group of split {split_name!r}"):
+                g = f.get(split_name)
+                is_group = isinstance(g, h5py.Group)
+            if not is_group:
                 raise DataFormatError(f"{path}: no group for split {split_name!r}")
             splits[split_name] = _read_split(
                 g, path, split_name, manifest["modalities"][split_name]
@@ -217,22 +229,24 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 def _manifest_text(f: Any) -> str | None:
     text = f.attrs.get(MANIFEST_ATTR)
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        text = text.decode("utf-8", errors="replace")
     return text if isinstance(text, str) else None
 
 
 def _read_manifest(f: Any, path: Path) -> dict[str, Any]:
-    text = _manifest_text(f)
+    with h5_errors(path, "cannot read the manifest attribute"):
+        text = _manifest_text(f)
     if text is None:
         raise DataFormatError(f"{path}: HDF5 file without an emotrans manifest (not native)")
     try:
         manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}: unreadable manifest ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        problem = exc if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        raise DataFormatError(f"{path}: unreadable manifest ({problem})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_MARKER:
         raise DataFormatError(f"{path}: manifest is not an emotrans manifest (not native)")
     version = manifest.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
         raise DataFormatError(
             f"{path}: native format version {version!r}; this emotrans reads up to {VERSION}"
         )
@@ -240,7 +254,66 @@ def _read_manifest(f: Any, path: Path) -> dict[str, Any]:
     missing = [k for k in required if k not in manifest]
     if missing:
         raise DataFormatError(f"{path}: manifest lacks {', '.join(missing)}")
+    _check_manifest(manifest, path)
     return manifest
+
+
+def _names(value: Any) -> bool:
+    """A list of non-empty strings without ``/`` (HDF5 paths) and without repeats."""
+    return (
+        isinstance(value, list)
+        and all(isinstance(v, str) and v and "/" not in v for v in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """Refuse a manifest whose keys have the wrong types, naming the key: so a damaged or
+    hand-edited file is one line, not a TypeError deep in the loader."""
+
+    def refuse(key: str, expected: str) -> DataFormatError:
+        found = json.dumps(manifest[key])
+        found = found if len(found) <= 40 else found[:37] + "..."
+        return DataFormatError(f"{path}: manifest key {key!r} should be {expected}, not {found}")
+
+    if not isinstance(manifest["name"], str):
+        raise refuse("name", "a string")
+    if not (_names(manifest["emotions"]) and manifest["emotions"]):
+        raise refuse("emotions", "a list of distinct emotion names")
+    if not isinstance(manifest["aligned"], bool):
+        raise refuse("aligned", "true or false")
+    if not (_names(manifest["splits"]) and manifest["splits"]):
+        raise refuse("splits", "a list of distinct split names")
+    modalities = manifest["modalities"]
+    if not isinstance(modalities, dict):
+        raise refuse("modalities", "an object: split -> list of modalities")
+    for split in manifest["splits"]:
+        if split not in modalities:
+            raise DataFormatError(f"{path}: manifest key 'modalities' has no entry for {split!r}")
+        if not _names(modalities[split]):
+            raise DataFormatError(
+                f"{path}: manifest key 'modalities' should list the modalities of {split!r}, "
+                f"not {json.dumps(modalities[split])[:40]}"
+            )
+    optional = {
+        "task": (lambda v: isinstance(v, str), "a string"),
+        "single_label": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+        "source": (lambda v: v is None or isinstance(v, str), "a string or null"),
+        "meta": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+        "extraction": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+        "nonfinite": (
+            lambda v: (
+                isinstance(v, dict)
+                and all(
+                    isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in v.values()
+                )
+            ),
+            "an object of counts (split/modality -> non-negative integer)",
+        ),
+    }
+    for key, (valid, expected) in optional.items():
+        if key in manifest and not valid(manifest[key]):
+            raise refuse(key, expected)
 
 
 def _read_split(g: Any, path: Path, split: str, modalities: list[str]) -> Split:
@@ -248,12 +321,20 @@ def _read_split(g: Any, path: Path, split: str, modalities: list[str]) -> Split:
     lengths: dict[str, np.ndarray] = {}
     for m in modalities:
         features[m] = read_h5_float32(h5_dataset(g, f"features/{m}", path), path, ndim=3)
-        lengths[m] = _read_exact(h5_dataset(g, f"lengths/{m}", path), path, np.int64)
-    labels = _read_exact(h5_dataset(g, "labels", path), path, np.uint8)
+        lengths[m] = _read_exact(h5_dataset(g, f"lengths/{m}", path), path, np.int64, 1)
+    labels = _read_exact(h5_dataset(g, "labels", path), path, np.uint8, 2)
     ids_dset = h5_dataset(g, "ids", path)
+    with h5_errors(path, f"cannot read the shape of {split}/ids"):
+        ids_shape = ids_dset.shape
+    if ids_shape != (labels.shape[0],):  # checked before reading: one string per label row
+        raise DataFormatError(
+            f"{path}: {split}/ids has shape {ids_shape}, expected ({labels.shape[0]},), one "
+            "per label row"
+        )
     try:
-        ids = np.array(ids_dset.asstr()[()].tolist(), dtype=str).reshape(-1)
-    except (OSError, ValueError, TypeError) as exc:
+        with h5_errors(path, f"cannot read {split}/ids"):
+            ids = np.array(ids_dset.asstr()[()].tolist(), dtype=str).reshape(-1)
+    except (AttributeError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path}: cannot read {split}/ids ({exc})") from None
     intensities = None
     if "intensities" in g:
@@ -263,15 +344,17 @@ def _read_split(g: Any, path: Path, split: str, modalities: list[str]) -> Split:
     )
 
 
-def _read_exact(dset: Any, path: Path, dtype: type) -> np.ndarray:
-    out = np.empty(dset.shape, dtype=dtype)
-    if out.size:
-        try:
-            dset.read_direct(out)
-        except (OSError, ValueError, TypeError) as exc:
-            raise DataFormatError(
-                f"{path}: cannot read {dset.name.lstrip('/')} (truncated file? {exc})"
-            ) from None
+def _read_exact(dset: Any, path: Path, dtype: type, ndim: int) -> np.ndarray:
+    """The whole dataset as ``dtype`` (lengths, labels): integers only, its shape and declared
+    size checked (:func:`check_h5_array`) before the array is allocated."""
+    name = dset.name.lstrip("/")
+    with h5_errors(path, f"cannot read the shape of {name}"):
+        shape = dset.shape
+    if shape is None or len(shape) != ndim:
+        raise DataFormatError(f"{path}: {name} has shape {shape}, expected {ndim} dimensions")
+    check_h5_array(dset, path, name, kinds="iub", out_itemsize=np.dtype(dtype).itemsize)
+    out = np.empty(shape, dtype=dtype)
+    read_h5_array(dset, out, path, name)
     return out
 
 
