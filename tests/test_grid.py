@@ -474,7 +474,7 @@ def test_plots_are_non_empty_png_images_embedded_in_results_md(finished):
     _, out, _, files = finished
     names = {p.name for p in files.plots}
     assert {
-        "bars-wacc.png",
+        "compare-wacc.png",
         "zero-shot.png",
         "few-shot.png",
         "emotion-space-transferable.png",

@@ -261,7 +261,7 @@ def test_report_plots_from_hand_written_runs_are_png_images(grid_dir):
     files = write_report(grid_dir)
     names = {p.name for p in files.plots}
     assert {
-        "bars-wacc.png",
+        "compare-wacc.png",
         "zero-shot.png",
         "few-shot.png",
         "curves-transferable-tav.png",

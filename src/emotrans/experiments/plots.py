@@ -1,19 +1,34 @@
-"""Pictures of a grid's results (PNG, headless).
+"""Pictures of a grid's results (PNG, headless), drawn to be put in a paper.
 
 matplotlib is imported inside the functions and only through its object-oriented API
 (``matplotlib.figure.Figure``), which renders with the Agg canvas: no display, no pyplot
 state, no backend to configure. Every file is written atomically.
 
-- :func:`plot_bars`: per-emotion grouped bars, one bar per standard cell, seed error bars;
-- :func:`plot_zero_shot`: the unseen emotion's metrics and the seen average per held-out cell;
-- :func:`plot_few_shot`: target and seen-average weighted accuracy, zero-shot vs each mode;
-- :func:`plot_curves`: train/valid loss and the validation average per epoch, a line per seed;
-- :func:`plot_emotion_space`: a 2-D PCA of the emotion vectors in the text space and after the
-  learned audio and vision maps of a transferable run.
+Each picture has a ``*_figure`` function that returns the ``Figure`` (for tests and notebooks)
+and a ``plot_*`` function that saves it and returns the path:
+
+- :func:`comparison_figure`: the models on the grid's fullest modality set, one bar per
+  emotion (and the average) per model, one metric per figure;
+- :func:`ablation_figure`: one model on each of its modality subsets, likewise;
+- :func:`zero_shot_figure`: per held-out emotion, the held-out emotion's and the seen
+  emotions' average score, one panel per metric (AUC, weighted accuracy);
+- :func:`few_shot_figure`: weighted accuracy against the number of shots (0 = the zero-shot
+  run it starts from), a line per target emotion, a column per mode;
+- :func:`curves_figure`: train loss, valid loss and the validation selection score per epoch,
+  a line per seed, the epoch model selection kept marked;
+- :func:`emotion_space_figure`: a 2-D PCA of the emotion vectors in the text space and after
+  the learned audio and vision maps of a transferable run.
+
+Conventions shared by every figure: one metric per y axis; y limits chosen from the values
+shown (mean ± std) with a small margin, so differences of 0.01 are visible, and ticks at most
+1/6 of the range apart; integer epoch and shot ticks; emotions in one canonical order (the
+dataset's documented label order, :func:`emotion_order`) with one colour each
+(:func:`emotion_colors`: anger red, sad blue, ...), the same in every figure of every grid.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -22,44 +37,174 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.atomic import atomic_path
+from emotrans.config import RunConfig
+from emotrans.data.formats.mult_pickle import IEMOCAP_EMOTIONS
+from emotrans.data.formats.registry import formats
 from emotrans.experiments.aggregate import METRIC_TITLES, CellResult, GridResults, Stat
 from emotrans.experiments.executor import one_line
 from emotrans.metrics import METRIC_KEYS
+from emotrans.modalities import MODALITY_CODES
 from emotrans.training.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
+AVERAGE_COLOR = "0.25"
+"""The colour of the average over emotions (dark grey) in every figure."""
+SEEN_COLOR = "0.6"
+"""The colour of the seen emotions' average in the zero-shot figure."""
+Y_MARGIN = 0.1
+"""Margin above and below the values shown, as a fraction of their range (at least 0.005)."""
+Y_TICKS = 8
+"""At most this many y intervals between ticks: a range of 0.05 gets ticks 0.01 apart."""
+
 
 @dataclass
 class Plot:
-    """A written picture: ``kind`` is bars, zsl, fsl, curves or space."""
+    """A written picture: ``kind`` is comparison, ablation, zsl, fsl, curves or space."""
 
     kind: str
     title: str
     path: Path
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+# -- shared conventions -----------------------------------------------------------------------
+
+
+def _known_orders() -> list[tuple[str, ...]]:
+    """The documented label orders: each format's, then IEMOCAP-4 (the MulT pickles, whose
+    format leaves the order to the file)."""
+    orders = [tuple(f.label_order) for f in formats() if f.label_order]
+    return [*orders, tuple(IEMOCAP_EMOTIONS)]
+
+
+def _grid_emotions(results: GridResults) -> list[str]:
+    """Every emotion name the grid's runs mention, in the order first met."""
+    seen: list[str] = []
+    for c in results.cells:
+        names = [*c.emotions(), *c.zsl_unseen()]
+        for m in c.metrics:
+            listed = m.get("emotions")
+            names += [e for e in listed if isinstance(e, str)] if isinstance(listed, list) else []
+        if c.protocol == "fsl" and c.fsl_target():
+            names.append(c.fsl_target())
+        seen += [e for e in names if e and e not in seen]
+    return seen
+
+
+def _documented_order(names: list[str]) -> list[str]:
+    """``names`` and the rest of the documented label order holding the most of them, in that
+    order, then the names no documented order holds, as given."""
+    best: tuple[str, ...] = ()
+    for order in _known_orders():
+        if sum(e in order for e in names) > sum(e in best for e in names):
+            best = order
+    return list(best) + [e for e in names if e not in best]
+
+
+def emotion_order(results: GridResults) -> list[str]:
+    """The grid's emotions in the dataset's documented label order.
+
+    The order is that of the documented label order (of a format, see docs/design.md "Formats
+    and label orders") holding the most of the grid's emotions, so a zero-shot grid whose
+    cells each miss one emotion, and every other grid on the same dataset, get the same order;
+    names no documented order holds follow in the order the runs list them.
+    """
+    names = _grid_emotions(results)
+    return [e for e in _documented_order(names) if e in names]
+
+
+EMOTION_COLORS: dict[str, str] = {
+    "anger": "tab:red",
+    "angry": "tab:red",
+    "disgust": "tab:olive",
+    "fear": "tab:purple",
+    "happy": "tab:orange",
+    "joy": "tab:orange",
+    "sad": "tab:blue",
+    "sadness": "tab:blue",
+    "surprise": "tab:cyan",
+    "surprised": "tab:cyan",
+    "neutral": "tab:gray",
+    "excited": "tab:pink",
+    "frustrated": "tab:brown",
+}
+"""Fixed colours of the emotions of the shipped datasets (tab10), the same under either
+spelling; other names take the unused tab10 then tab20 colours in the documented order."""
+
+
+def emotion_colors(results: GridResults) -> dict[str, tuple]:
+    """One colour per emotion of the grid: :data:`EMOTION_COLORS`, else the next unused
+    colour in the whole documented label order, so an emotion has the same colour in every
+    figure of every grid on its dataset, whichever emotions a grid leaves out."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgba
+
+    fixed = {to_rgba(c) for c in EMOTION_COLORS.values()}
+    spare = [c for c in colormaps["tab10"].colors if to_rgba(c) not in fixed]
+    spare += [c for c in colormaps["tab20"].colors if to_rgba(c) not in fixed]
+    out: dict[str, tuple] = {}
+    for e in _documented_order(_grid_emotions(results)):
+        if e in EMOTION_COLORS:
+            out[e] = to_rgba(EMOTION_COLORS[e])
+        else:
+            out[e] = to_rgba(spare[len([k for k in out if k not in EMOTION_COLORS]) % len(spare)])
+    return out
+
+
+def fit_ylim(ax, values, bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[float, float]:
+    """Set ``ax``'s y limits to the finite ``values`` plus :data:`Y_MARGIN` of their range on
+    each side (at least 0.005), within ``bounds``; ticks at most 1/:data:`Y_TICKS` of the
+    range apart (steps of 1, 2, 2.5 or 5 times a power of ten). Returns the limits."""
+    from matplotlib.ticker import MaxNLocator
+
+    v = np.asarray([float(x) for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        lo, hi = bounds if bounds else (0.0, 1.0)
+    else:
+        lo, hi = float(v.min()), float(v.max())
+        margin = max(Y_MARGIN * (hi - lo), 0.005)
+        lo, hi = lo - margin, hi + margin
+        if bounds:
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    ax.set_ylim(lo, hi)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=Y_TICKS, steps=[1, 2, 2.5, 5, 10]))
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    return lo, hi
+
+
+def _spread(stats: list[Stat]) -> list[float]:
+    """The ends of the error bars of ``stats``: mean - std and mean + std (the mean alone
+    when std is undefined)."""
+    out: list[float] = []
+    for s in stats:
+        std = s.std if math.isfinite(s.std) else 0.0
+        out += [s.mean - std, s.mean + std]
+    return out
+
+
+def _figure(width: float, height: float, ncols: int = 1, nrows: int = 1, **kw):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, axes
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, (axes[0] if nrows == 1 else axes)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (atomically, folders made); returns the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
 
 
-def _bars(ax, groups: list[str], series: list[tuple[str, list[Stat]]]) -> None:
-    """Grouped bars: ``series`` is [(label, one Stat per group)], error bars = std."""
+def _bars(ax, groups: list[str], series: list[tuple[str, list[Stat], object]]) -> None:
+    """Grouped bars: ``series`` is [(label, one Stat per group, colour)], error bars = std."""
     x = np.arange(len(groups), dtype=float)
     width = 0.8 / max(1, len(series))
-    colors = _colors(len(series))
-    for i, (label, stats) in enumerate(series):
+    for i, (label, stats, color) in enumerate(series):
         means = np.array([s.mean for s in stats], dtype=float)
         stds = np.array([s.std for s in stats], dtype=float)
         ax.bar(
@@ -69,7 +214,7 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list[Stat]]]) -> None:
             yerr=np.where(np.isfinite(stds), stds, 0.0),
             capsize=2 if width > 0.05 else 0,
             label=label,
-            color=colors[i],
+            color=color,
             error_kw={"elinewidth": 0.8},
         )
     ax.set_xticks(
@@ -78,140 +223,351 @@ def _bars(ax, groups: list[str], series: list[tuple[str, list[Stat]]]) -> None:
         rotation=30 if len(groups) > 6 else 0,
         ha="right" if len(groups) > 6 else "center",
     )
-    ax.set_ylim(0.0, 1.05)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
 
 
-def _colors(n: int) -> list:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
 def _chance(ax, metric: str) -> None:
-    if metric in ("wacc", "auc"):
+    """A dashed line at chance (0.5) for weighted accuracy and AUC, when within the limits."""
+    lo, hi = ax.get_ylim()
+    if metric in ("wacc", "auc") and lo <= 0.5 <= hi:
         ax.axhline(0.5, color="0.4", lw=0.8, ls="--", label="chance")
 
 
-def plot_bars(results: GridResults, metric: str, path: str | Path) -> Path | None:
-    """Per-emotion grouped bars of ``metric`` (test, mean ± std over seeds), a bar per
-    standard cell; None when the grid has no standard cells."""
+def _title(metric: str) -> str:
+    return METRIC_TITLES.get(metric, metric)
+
+
+# -- model comparison and modality ablation ---------------------------------------------------
+
+
+def _subset_key(code: str) -> tuple:
+    """Modality subsets by size, then in t, a, v order: t, a, v, ta, tv, av, tav."""
+    letters = list(MODALITY_CODES)
+    return (len(code), [letters.index(ch) if ch in letters else 9 for ch in code])
+
+
+def _full_modalities(cells: list[CellResult]) -> str:
+    """The largest modality set among ``cells`` (the first met on a tie)."""
+    return max((c.modalities for c in cells), key=len, default="")
+
+
+def comparison_cells(results: GridResults) -> list[CellResult]:
+    """The standard cells of the model comparison: those on the grid's fullest modality set,
+    and those of a model that appears on one modality set only (so no cell is left out of
+    both the comparison and the ablations)."""
     cells = results.by_protocol("standard")
+    full = _full_modalities(cells)
+    subsets: dict[str, set[str]] = {}
+    for c in cells:
+        subsets.setdefault(c.model, set()).add(c.modalities)
+    return [c for c in cells if c.modalities == full or len(subsets[c.model]) == 1]
+
+
+def ablation_cells(results: GridResults) -> dict[str, list[CellResult]]:
+    """Per model run on two or more modality subsets, its standard cells ordered by subset
+    (t, a, v, ta, tv, av, tav)."""
+    out: dict[str, list[CellResult]] = {}
+    for c in results.by_protocol("standard"):
+        out.setdefault(c.model, []).append(c)
+    return {
+        model: sorted(cells, key=lambda c: _subset_key(c.modalities))
+        for model, cells in out.items()
+        if len({c.modalities for c in cells}) > 1
+    }
+
+
+def _per_emotion_bars(
+    results: GridResults, cells: list[CellResult], labels: list[str], metric: str
+):
+    """x = the cells (``labels``), one bar per emotion in the canonical order and one for
+    the average; returns (fig, ax)."""
+    colors = emotion_colors(results)
+    present = {e for c in cells for e in c.emotions()}
+    emotions = [e for e in emotion_order(results) if e in present]
+    series = [
+        (e, [c.stat("splits", "test", "per_emotion", e, metric) for c in cells], colors[e])
+        for e in emotions
+    ]
+    series.append(
+        ("average", [c.stat("splits", "test", "average", metric) for c in cells], AVERAGE_COLOR)
+    )
+    fig, (ax,) = _figure(min(14.0, max(6.5, 0.22 * len(series) * len(cells) + 3.5)), 4.4)
+    _bars(ax, labels, series)
+    fit_ylim(ax, [v for _, stats, _ in series for v in _spread(stats)])
+    _chance(ax, metric)
+    ax.set_ylabel(f"test {_title(metric)}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="emotion")
+    return fig, ax
+
+
+def comparison_figure(results: GridResults, metric: str):
+    """The models compared on the fullest modality set: test ``metric`` (mean ± std over
+    seeds), x = the cells, one bar per emotion and one for the average. None without
+    standard cells, or when the only one belongs to an ablation (:func:`ablation_figure`)."""
+    cells = comparison_cells(results)
+    if not cells or (len(cells) == 1 and cells[0].model in ablation_cells(results)):
+        return None  # one model only: its ablation figure shows it
+    models = [c.model for c in cells]
+    unique = len(set(models)) == len(models) and all(models)
+    labels = [f"{c.model if unique else c.name}\n(n={c.completed})" for c in cells]
+    fig, ax = _per_emotion_bars(results, cells, labels, metric)
+    mods = sorted({c.modalities for c in cells}, key=_subset_key)
+    ax.set_xlabel(f"model (modalities {', '.join(mods)}; n = seeds)")
+    ax.set_title(
+        f"{results.name}: test {_title(metric)} by model (mean ± std over seeds)", fontsize=10
+    )
+    return fig
+
+
+def ablation_figure(results: GridResults, model: str, metric: str):
+    """``model`` on each of its modality subsets: test ``metric`` (mean ± std over seeds),
+    x = the subsets, one bar per emotion and one for the average. None when the model was
+    not run on two or more subsets."""
+    cells = ablation_cells(results).get(model)
     if not cells:
         return None
-    groups: list[str] = []
-    for c in cells:
-        groups += [e for e in c.emotions() if e not in groups]
-    groups.append("average")
-    series = []
-    for c in cells:
-        stats = [
-            c.stat("splits", "test", "average", metric)
-            if g == "average"
-            else c.stat("splits", "test", "per_emotion", g, metric)
-            for g in groups
-        ]
-        series.append((f"{c.name} (n={c.completed})", stats))
-    fig, (ax,) = _figure(min(14.0, max(7.0, 0.15 * len(groups) * len(cells) + 4)), 5.0)
-    _bars(ax, groups, series)
-    _chance(ax, metric)
-    ax.set_ylabel(f"test {METRIC_TITLES.get(metric, metric)}")
+    codes = [c.modalities for c in cells]
+    unique = len(set(codes)) == len(codes)
+    labels = [f"{'+'.join(c.modalities) if unique else c.name}\n(n={c.completed})" for c in cells]
+    fig, ax = _per_emotion_bars(results, cells, labels, metric)
+    ax.set_xlabel("modalities (t text, a audio, v vision; n = seeds)")
     ax.set_title(
-        f"{results.name}: test {METRIC_TITLES.get(metric, metric)} per emotion (mean ± std over seeds)"
+        f"{results.name}: {model}, test {_title(metric)} by modality subset "
+        "(mean ± std over seeds)",
+        fontsize=10,
     )
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _save(fig, Path(path))
+    return fig
 
 
-def plot_zero_shot(results: GridResults, path: str | Path) -> Path | None:
-    """Unseen emotion AUC and weighted accuracy, and the seen average, per zero-shot cell."""
+def plot_comparison(results: GridResults, metric: str, path: str | Path) -> Path | None:
+    """Save :func:`comparison_figure` at ``path``; None when there is nothing to draw."""
+    fig = comparison_figure(results, metric)
+    return None if fig is None else save_figure(fig, path)
+
+
+def plot_ablation(results: GridResults, model: str, metric: str, path: str | Path) -> Path | None:
+    """Save :func:`ablation_figure` at ``path``; None when there is nothing to draw."""
+    fig = ablation_figure(results, model, metric)
+    return None if fig is None else save_figure(fig, path)
+
+
+# -- zero-shot and few-shot -------------------------------------------------------------------
+
+
+def zero_shot_figure(results: GridResults):
+    """Per held-out emotion (x, canonical order): the held-out emotion's test score through
+    its embedding (its colour) and the seen emotions' average (grey, hatched); one panel per
+    metric, AUC then weighted accuracy. None without zero-shot cells."""
+    from matplotlib.patches import Patch
+
     cells = results.by_protocol("zsl")
     if not cells:
         return None
-    groups, series_stats = (
-        [],
-        {"unseen AUC": [], "unseen weighted acc": [], "seen avg weighted acc": []},
+    order = emotion_order(results)
+    colors = emotion_colors(results)
+    items = [(c, e) for c in cells for e in c.zsl_unseen()]
+    items.sort(key=lambda ce: order.index(ce[1]) if ce[1] in order else len(order))
+    names = [e for _, e in items]
+    groups = [e if names.count(e) == 1 else f"{e}\n({c.name})" for c, e in items]
+    fig, axes = _figure(max(8.0, 1.5 * len(groups) + 3), 4.0, ncols=2)
+    x = np.arange(len(items), dtype=float)
+    for ax, metric in zip(axes, ("auc", "wacc")):
+        unseen = [c.stat("zsl", "unseen_metrics", "per_emotion", e, metric) for c, e in items]
+        seen = [c.stat("zsl", "seen_metrics", "average", metric) for c, _ in items]
+        for offset, stats, face, hatch in (
+            (-0.2, unseen, [colors.get(e, AVERAGE_COLOR) for _, e in items], None),
+            (0.2, seen, SEEN_COLOR, "//"),
+        ):
+            means = np.array([s.mean for s in stats], dtype=float)
+            stds = np.array([s.std for s in stats], dtype=float)
+            ax.bar(
+                x + offset,
+                np.where(np.isfinite(means), means, 0.0),
+                0.4,
+                yerr=np.where(np.isfinite(stds), stds, 0.0),
+                capsize=2,
+                color=face,
+                hatch=hatch,
+                edgecolor="white" if hatch else None,
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.set_xticks(x, groups)
+        fit_ylim(ax, _spread(unseen) + _spread(seen))
+        _chance(ax, metric)
+        ax.set_xlabel("held-out emotion")
+        ax.set_ylabel(f"test {_title(metric)}")
+        ax.set_title(_title(metric), fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    handles = [
+        Patch(facecolor="white", edgecolor="0.2", label="held-out emotion (its colour)"),
+        Patch(facecolor=SEEN_COLOR, hatch="//", edgecolor="white", label="seen emotions, average"),
+    ]
+    axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(
+        f"{results.name}: zero-shot, held-out emotion vs seen emotions (mean ± std over seeds)",
+        fontsize=10,
     )
+    return fig
+
+
+def plot_zero_shot(results: GridResults, path: str | Path) -> Path | None:
+    """Save :func:`zero_shot_figure` at ``path``; None without zero-shot cells."""
+    fig = zero_shot_figure(results)
+    return None if fig is None else save_figure(fig, path)
+
+
+FSL_MODES: tuple[str, ...] = tuple(
+    next(f for f in dataclasses.fields(RunConfig) if f.name == "fsl_mode").metadata["choices"]
+)
+"""Few-shot modes in the order of the setting's choices (joint, finetune, continual, replay)."""
+
+
+def _fsl_points(cells: list[CellResult], part: str) -> list[tuple[float, Stat]]:
+    """(shots, weighted accuracy over seeds) of ``part`` (target or seen_average): the
+    zero-shot start at 0 shots when the cells have one, then each cell at its mean shots."""
+    points: list[tuple[float, Stat]] = []
     for c in cells:
-        for e in c.zsl_unseen():
-            groups.append(
-                e if len(cells) == 1 else c.name if len(c.zsl_unseen()) == 1 else f"{c.name}: {e}"
-            )
-            series_stats["unseen AUC"].append(
-                c.stat("zsl", "unseen_metrics", "per_emotion", e, "auc")
-            )
-            series_stats["unseen weighted acc"].append(
-                c.stat("zsl", "unseen_metrics", "per_emotion", e, "wacc")
-            )
-            series_stats["seen avg weighted acc"].append(
-                c.stat("zsl", "seen_metrics", "average", "wacc")
-            )
-    fig, (ax,) = _figure(max(6.0, 1.2 * len(groups) + 2), 4.2)
-    _bars(ax, groups, list(series_stats.items()))
-    _chance(ax, "auc")
-    ax.set_ylabel("test metric")
-    ax.set_title(f"{results.name}: zero-shot, held-out emotion vs seen emotions")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _save(fig, Path(path))
+        before = c.stat("fsl", "before", part, "wacc")
+        if before.n and not points:
+            points.append((0.0, before))
+    for c in cells:
+        shots = c.stat("fsl", "shots").mean
+        if math.isfinite(shots):
+            points.append((shots, c.stat("fsl", "after", part, "wacc")))
+    return sorted(points, key=lambda p: p[0])
 
 
-def plot_few_shot(results: GridResults, path: str | Path) -> Path | None:
-    """Target and seen-average weighted accuracy: before (zero-shot start) and after each
-    few-shot mode, per target emotion."""
+def few_shot_figure(results: GridResults):
+    """Test weighted accuracy against the number of shots (the target's training positives
+    kept; 0 = the zero-shot run the adaptation starts from): top row the target emotion,
+    bottom row the seen emotions' average; a column per mode, a line per target emotion
+    (canonical order, its colour), mean ± std over seeds. None without few-shot cells."""
+    from matplotlib.ticker import MaxNLocator
+
     cells = results.by_protocol("fsl")
     if not cells:
         return None
-    targets: list[str] = []
-    modes: list[str] = []
-    for c in cells:
-        if c.fsl_target() not in targets:
-            targets.append(c.fsl_target())
-        if c.fsl_mode() not in modes:
-            modes.append(c.fsl_mode())
-    empty = Stat(float("nan"), float("nan"), 0, 0)
-    fig, axes = _figure(max(9.0, 1.6 * len(targets) + 4), 4.2, ncols=2)
-    for ax, part, title in zip(
-        axes, ("target", "seen_average"), ("target emotion", "seen emotions (average)")
-    ):
-        before, after = [], {m: [] for m in modes}
-        for t in targets:
-            mine = [c for c in cells if c.fsl_target() == t]
-            b = [c.stat("fsl", "before", part, "wacc") for c in mine]
-            b = [s for s in b if s.n]
-            before.append(b[0] if b else empty)
-            for m in modes:
-                hit = [c for c in mine if c.fsl_mode() == m]
-                after[m].append(hit[0].stat("fsl", "after", part, "wacc") if hit else empty)
-        series = []
-        if any(s.n for s in before):
-            series.append(("zero-shot (before)", before))
-        series += [(f"{m} (after)", after[m]) for m in modes]
-        _bars(ax, targets, series)
-        _chance(ax, "wacc")
-        ax.set_title(f"few-shot: {title}")
-        ax.set_ylabel("test weighted accuracy")
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(f"{results.name}: few-shot adaptation (mean ± std over seeds)")
-    return _save(fig, Path(path))
+    found = [c.fsl_mode() for c in cells]
+    modes = [m for m in FSL_MODES if m in found]
+    modes += [m for m in dict.fromkeys(found) if m not in modes]
+    order = emotion_order(results)
+    colors = emotion_colors(results)
+    targets = [e for e in order if any(c.fsl_target() == e for c in cells)]
+    targets += [t for t in dict.fromkeys(c.fsl_target() for c in cells) if t not in targets]
+    fig, axes = _figure(
+        max(5.0, 3.4 * len(modes) + 1.6),
+        6.0,
+        ncols=len(modes),
+        nrows=2,
+        sharex=True,
+        sharey="row",
+    )
+    rows = (("target", "target emotion"), ("seen_average", "seen emotions (average)"))
+    for r, (part, what) in enumerate(rows):
+        spread: list[float] = []
+        for col, mode in enumerate(modes):
+            ax = axes[r][col]
+            for t in targets:
+                mine = [c for c in cells if c.fsl_target() == t and c.fsl_mode() == mode]
+                points = _fsl_points(mine, part)
+                if not points:
+                    continue
+                xs = [p[0] for p in points]
+                stats = [p[1] for p in points]
+                ax.errorbar(
+                    xs,
+                    [s.mean for s in stats],
+                    yerr=[s.std if math.isfinite(s.std) else 0.0 for s in stats],
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    color=colors.get(t, AVERAGE_COLOR),
+                    label=t,
+                )
+                spread += _spread(stats)
+            if r == 0:
+                ax.set_title(mode, fontsize=10)
+            if r == 1:
+                ax.set_xlabel("shots (target positives kept; 0 = zero-shot start)")
+            if col == 0:
+                ax.set_ylabel(f"test weighted accuracy,\n{what}")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        for ax in axes[r]:
+            fit_ylim(ax, spread)
+        for ax in axes[r]:
+            _chance(ax, "wacc")
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    ranked = sorted(
+        range(len(labels)),
+        key=lambda i: (
+            labels[i] not in targets,
+            targets.index(labels[i]) if labels[i] in targets else 0,
+        ),
+    )
+    axes[0][-1].legend(
+        [handles[i] for i in ranked],
+        [labels[i] for i in ranked],
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        title="target",
+    )
+    fig.suptitle(
+        f"{results.name}: few-shot adaptation by number of shots (mean ± std over seeds)",
+        fontsize=10,
+    )
+    return fig
 
 
-def plot_curves(cell: CellResult, path: str | Path) -> Path | None:
-    """Train loss, valid loss and the validation selection average per epoch, a line per seed."""
+def plot_few_shot(results: GridResults, path: str | Path) -> Path | None:
+    """Save :func:`few_shot_figure` at ``path``; None without few-shot cells."""
+    fig = few_shot_figure(results)
+    return None if fig is None else save_figure(fig, path)
+
+
+# -- learning curves --------------------------------------------------------------------------
+
+
+def curves_figure(cell: CellResult):
+    """Train loss, valid loss and the validation selection score per epoch (``history.csv``),
+    one panel each, a line per seed; the epoch model selection kept (``best_epoch`` of
+    ``metrics.json``) is a dotted vertical line in every panel and a star on the selection
+    curve. None when no run has a history."""
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    histories = [(seed, RunDir(p).history()) for seed, p in zip(cell.seeds, cell.paths)]
-    histories = [(s, h) for s, h in histories if h]
-    if not histories:
+    runs = []
+    for seed, path, metrics in zip(cell.seeds, cell.paths, cell.metrics):
+        rows = RunDir(path).history()
+        if rows:
+            runs.append((seed, rows, _num(metrics.get("best_epoch")), metrics))
+    if not runs:
         return None
-    keys = [k for k in histories[0][1][0] if k.startswith("valid_") and k != "valid_loss"]
+    select = str(runs[0][3].get("select_metric") or "")
+    keys = [k for k in runs[0][1][0] if k.startswith("valid_") and k != "valid_loss"]
+    if f"valid_{select}" in keys:
+        keys.remove(f"valid_{select}")
+        keys.insert(0, f"valid_{select}")
     panels = [("train_loss", "train loss"), ("valid_loss", "valid loss")]
-    panels += [(k, f"valid {k[len('valid_') :]} (selection)") for k in keys[:1]]
-    fig, axes = _figure(4.0 * len(panels), 3.4, ncols=len(panels))
-    colors = _colors(len(histories))
+    selection = keys[0] if keys and select != "loss" else "valid_loss"
+    if keys and select != "loss":
+        panels.append((keys[0], f"valid {_title(keys[0][len('valid_') :])} (selection)"))
+    else:
+        panels[1] = ("valid_loss", "valid loss (selection)")
+    fig, axes = _figure(3.6 * len(panels) + 0.8, 3.4, ncols=len(panels))
+    cmap = colormaps["tab10"]
     for ax, (key, title) in zip(axes, panels):
-        for (seed, rows), color in zip(histories, colors):
+        for i, (seed, rows, best, _) in enumerate(runs):
+            color = cmap(i % cmap.N)
             x = [_num(r.get("epoch")) for r in rows]
             y = [_num(r.get(key)) for r in rows]
             ax.plot(
@@ -222,14 +578,38 @@ def plot_curves(cell: CellResult, path: str | Path) -> Path | None:
                 color=color,
                 label=f"seed {seed}",
             )
-        ax.set_title(title)
+            if best in x:  # the epoch of metrics.json's best_epoch, as history.csv numbers it
+                ax.axvline(best, color=color, ls=":", lw=1.2)
+                if key == selection:
+                    ax.plot(
+                        [best],
+                        [y[x.index(best)]],
+                        marker="*",
+                        ms=11,
+                        color=color,
+                        markeredgecolor="black",
+                        markeredgewidth=0.6,
+                        ls="none",
+                    )
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(title.split(" (")[0])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7)
-    fig.suptitle(f"{cell.name}: training curves")
-    return _save(fig, Path(path))
+    handles, _ = axes[-1].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="0.3", ls=":", marker="*", label="selected epoch"))
+    axes[-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(
+        f"{cell.name}: training curves (dotted: the epoch model selection kept)", fontsize=10
+    )
+    return fig
+
+
+def plot_curves(cell: CellResult, path: str | Path) -> Path | None:
+    """Save :func:`curves_figure` at ``path``; None when no run has a history."""
+    fig = curves_figure(cell)
+    return None if fig is None else save_figure(fig, path)
 
 
 def _num(value) -> float:
@@ -249,9 +629,7 @@ def _pca2(x: np.ndarray) -> np.ndarray:
     return coords[:, :2]
 
 
-def plot_emotion_space(
-    run_dir: str | Path, path: str | Path, extra: list[str] | None = None
-) -> Path | None:
+def emotion_space_figure(run_dir: str | Path, extra: list[str] | None = None):
     """2-D PCA of the emotion vectors of a transferable run, one panel per modality space.
 
     Text: the (frozen) embeddings; audio and vision: the embeddings after the learned linear
@@ -289,7 +667,16 @@ def plot_emotion_space(
     run = Path(run_dir)
     note = "; red: not trained on" if extra else ""
     fig.suptitle(f"Emotion vectors, {run.parent.name} seed {config.seed} (PCA per space{note})")
-    return _save(fig, Path(path))
+    return fig
+
+
+def plot_emotion_space(
+    run_dir: str | Path, path: str | Path, extra: list[str] | None = None
+) -> Path | None:
+    """Save :func:`emotion_space_figure` at ``path``; None for models without emotion
+    embeddings."""
+    fig = emotion_space_figure(run_dir, extra)
+    return None if fig is None else save_figure(fig, path)
 
 
 def _space_run(results: GridResults) -> tuple[CellResult, int, list[str]] | None:
@@ -334,13 +721,24 @@ def make_plots(results: GridResults, folder: str | Path) -> tuple[list[Plot], li
 
     for key in metrics[:2]:
         attempt(
-            "bars",
-            f"Test {METRIC_TITLES[key]} per emotion",
-            plot_bars,
+            "comparison",
+            f"Test {METRIC_TITLES[key]} by model",
+            plot_comparison,
             results,
             key,
-            folder / f"bars-{key}.png",
+            folder / f"compare-{key}.png",
         )
+    for model in ablation_cells(results):
+        for key in metrics[:2]:
+            attempt(
+                "ablation",
+                f"Test {METRIC_TITLES[key]} of {model} by modality subset",
+                plot_ablation,
+                results,
+                model,
+                key,
+                folder / f"ablation-{model}-{key}.png",
+            )
     attempt("zsl", "Zero-shot", plot_zero_shot, results, folder / "zero-shot.png")
     attempt("fsl", "Few-shot", plot_few_shot, results, folder / "few-shot.png")
     chosen = _space_run(results)
