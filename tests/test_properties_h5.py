@@ -312,17 +312,21 @@ def test_csd_datasets_of_other_types_and_shapes_convert_or_fail_in_one_line(
             group = f[next(iter(f))]["data"][video]
             del group[dataset]
             h5dtype = h5py.string_dtype() if dtype == "vlen-str" else None
+            make: dict = {}
             if declared_only or huge:
                 rng = np.random.default_rng(0)
                 h5dtype = h5dtype or _array(dtype, (), rng).dtype
                 chunks = tuple(min(s, 64) or 1 for s in shape) if shape and 0 not in shape else None
                 make = {"shape": shape, "dtype": h5dtype, "chunks": chunks}
-            else:
-                make = {"data": _array(dtype, shape, np.random.default_rng(0)), "dtype": h5dtype}
             try:
+                if not make:
+                    make = {
+                        "data": _array(dtype, shape, np.random.default_rng(0)),
+                        "dtype": h5dtype,
+                    }
                 group.create_dataset(dataset, **make)
             except (ValueError, TypeError, OSError):
-                reject()
+                reject()  # a shape numpy or HDF5 itself cannot declare
         try:
             _convert(folder)
         except EmotransError as exc:
