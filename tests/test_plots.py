@@ -9,6 +9,7 @@ anger, disgust, fear, happy, sad, surprise), the runs listing them in another or
 from __future__ import annotations
 
 import io
+import math
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
+import test_report
 from emotrans.experiments.aggregate import CellResult, GridResults, collect
 from emotrans.experiments.plots import (
     ablation_figure,
@@ -39,6 +41,8 @@ STANDARD = {
     "transferable-t": ("transferable", "t", [(0.73, 0.72, 0.70), (0.74, 0.71, 0.71)]),
     "transferable-ta": ("transferable", "ta", [(0.74, 0.73, 0.72), (0.76, 0.74, 0.72)]),
 }
+grid_dir = test_report.grid_dir  # the fixture: test_report's hand-written grid
+
 BEST_EPOCH = {0: 2, 1: 3}  # the epoch model selection kept, per seed
 
 
@@ -286,3 +290,15 @@ def test_learning_curves_mark_the_selected_epoch_with_integer_ticks(results):
         assert verticals == [2, 3]  # seed 0 kept epoch 2, seed 1 epoch 3
     stars = [line for line in fig.axes[2].lines if line.get_marker() == "*"]
     assert sorted((s.get_xdata()[0], s.get_ydata()[0]) for s in stars) == [(2, 0.70), (3, 0.70)]
+
+
+def test_chance_is_drawn_when_in_range_and_listed_after_the_emotions(grid_dir):
+    # tests/test_report.py's grid: anger 0.5..0.7, sad 0.4..0.6, averages up to 2.5
+    ax = drawn(comparison_figure(collect(grid_dir), "wacc")).axes[0]
+    assert legend_labels(ax) == ["anger", "sad", "average", "chance"]
+    (chance,) = [line for line in ax.lines if line.get_label() == "chance"]
+    assert list(chance.get_ydata()) == [0.5, 0.5]
+    lo, hi = ax.get_ylim()
+    low = 0.5 - math.sqrt(0.02)  # sad: 0.5 ± 0.141 over its two seeds
+    assert hi == 1.0  # the metrics lie in [0, 1]: the limits stay within, margins from there
+    assert lo == pytest.approx(low - 0.1 * (1.0 - low))

@@ -20,8 +20,8 @@ and a ``plot_*`` function that saves it and returns the path:
   the learned audio and vision maps of a transferable run.
 
 Conventions shared by every figure: one metric per y axis; y limits chosen from the values
-shown (mean ± std) with a small margin, so differences of 0.01 are visible, and ticks at most
-1/6 of the range apart; integer epoch and shot ticks; emotions in one canonical order (the
+shown (mean ± std) with a small margin, so differences of 0.01 are visible, and 4 to 9 y
+ticks (:data:`Y_TICKS`); integer epoch and shot ticks; emotions in one canonical order (the
 dataset's documented label order, :func:`emotion_order`) with one colour each
 (:func:`emotion_colors`: anger red, sad blue, ...), the same in every figure of every grid.
 """
@@ -55,7 +55,8 @@ SEEN_COLOR = "0.6"
 Y_MARGIN = 0.1
 """Margin above and below the values shown, as a fraction of their range (at least 0.005)."""
 Y_TICKS = 8
-"""At most this many y intervals between ticks: a range of 0.05 gets ticks 0.01 apart."""
+"""At most this many intervals between y ticks (and, with steps of 1, 2, 2.5 or 5 times a
+power of ten, at least 3): a range of 0.05 gets ticks 0.01 apart, one of 0.5 ticks 0.1 apart."""
 
 
 @dataclass
@@ -153,8 +154,8 @@ def emotion_colors(results: GridResults) -> dict[str, tuple]:
 
 def fit_ylim(ax, values, bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[float, float]:
     """Set ``ax``'s y limits to the finite ``values`` plus :data:`Y_MARGIN` of their range on
-    each side (at least 0.005), within ``bounds``; ticks at most 1/:data:`Y_TICKS` of the
-    range apart (steps of 1, 2, 2.5 or 5 times a power of ten). Returns the limits."""
+    each side (at least 0.005), within ``bounds``; 3 to :data:`Y_TICKS` intervals between y
+    ticks, at 1, 2, 2.5 or 5 times a power of ten. Returns the limits."""
     from matplotlib.ticker import MaxNLocator
 
     v = np.asarray([float(x) for x in values], dtype=float)
@@ -162,6 +163,8 @@ def fit_ylim(ax, values, bounds: tuple[float, float] | None = (0.0, 1.0)) -> tup
     if v.size == 0:
         lo, hi = bounds if bounds else (0.0, 1.0)
     else:
+        if bounds:
+            v = np.clip(v, *bounds)
         lo, hi = float(v.min()), float(v.max())
         margin = max(Y_MARGIN * (hi - lo), 0.005)
         lo, hi = lo - margin, hi + margin
@@ -297,7 +300,16 @@ def _per_emotion_bars(
     fit_ylim(ax, [v for _, stats, _ in series for v in _spread(stats)])
     _chance(ax, metric)
     ax.set_ylabel(f"test {_title(metric)}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="emotion")
+    handles, names = ax.get_legend_handles_labels()
+    last = sorted(range(len(names)), key=lambda i: names[i] == "chance")  # emotions first
+    ax.legend(
+        [handles[i] for i in last],
+        [names[i] for i in last],
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        title="emotion",
+    )
     return fig, ax
 
 
@@ -359,6 +371,7 @@ def zero_shot_figure(results: GridResults):
     """Per held-out emotion (x, canonical order): the held-out emotion's test score through
     its embedding (its colour) and the seen emotions' average (grey, hatched); one panel per
     metric, AUC then weighted accuracy. None without zero-shot cells."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     cells = results.by_protocol("zsl")
@@ -404,6 +417,8 @@ def zero_shot_figure(results: GridResults):
         Patch(facecolor="white", edgecolor="0.2", label="held-out emotion (its colour)"),
         Patch(facecolor=SEEN_COLOR, hatch="//", edgecolor="white", label="seen emotions, average"),
     ]
+    if any(line.get_label() == "chance" for ax in axes for line in ax.lines):
+        handles.append(Line2D([], [], color="0.4", lw=0.8, ls="--", label="chance"))
     axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(
         f"{results.name}: zero-shot, held-out emotion vs seen emotions (mean ± std over seeds)",
