@@ -237,7 +237,8 @@ class _Scanner:
         if name is None or name in self.found:
             return False  # first occurrence wins
         try:
-            vector = np.array(fields[len(fields) - dim :], dtype=np.float32)  # (d,)
+            with np.errstate(over="ignore"):  # beyond float32: inf, refused by _keep
+                vector = np.array(fields[len(fields) - dim :], dtype=np.float32)  # (d,)
         except ValueError:
             lineno = self.lines_done + data.count(b"\n", start, pos) + 1
             raise self._fail(
