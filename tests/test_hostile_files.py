@@ -344,3 +344,39 @@ def test_the_cli_reports_a_damaged_manifest_in_one_line(tmp_path, capsys):
     err = cli_error(["data", "convert", str(path), "--out", str(tmp_path / "copy.h5")], capsys)
     assert "manifest key 'splits'" in err
     assert not (tmp_path / "copy.h5").exists()
+
+
+# -- MFN's X_*.h5 + y_*.h5 ----------------------------------------------------------------------
+
+
+def write_mfn(folder, x_for=None):
+    """MFN's CMU-MOSI layout, 3 samples per split, X (3, 4, 325) float64; ``x_for`` maps a
+    split to the keyword arguments of its X dataset instead."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split in ("train", "valid", "test"):
+        with h5py.File(folder / f"y_{split}.h5", "w") as f:
+            f["data"] = np.array([1.5, -1.0, 0.5])
+        with h5py.File(folder / f"X_{split}.h5", "w") as f:
+            create = (x_for or {}).get(split, {"data": rng.standard_normal((3, 4, 325))})
+            f.create_dataset("data", **create)
+    return folder
+
+
+def test_mfn_features_declared_far_beyond_their_data_are_refused_before_allocating(tmp_path):
+    # was an ArrayMemoryError traceback: 225 GiB asked for the text columns
+    declared = dict(shape=(3, 1 << 26, 325), dtype="f8", chunks=(1, 1024, 325), compression="gzip")
+    folder = write_mfn(tmp_path / "mosi", {"valid": declared})
+    message = load_error(load, folder, format="mfn-xy")
+    assert "X_valid.h5: data declares shape (3, 67108864, 325)" in message
+    assert "stores no data" in message
+
+
+def test_mfn_complex_features_are_refused_and_compressed_ones_read(tmp_path):
+    x = np.random.default_rng(1).standard_normal((3, 4, 325))
+    compressed = dict(data=x, chunks=(1, 4, 325), compression="gzip")
+    folder = write_mfn(tmp_path / "ok", {"train": compressed})
+    text = load(folder, format="mfn-xy").splits["train"].features["text"]
+    np.testing.assert_array_equal(text, x[:, :, :300].astype(np.float32))
+    folder = write_mfn(tmp_path / "complex", {"test": {"data": x.astype(np.complex64)}})
+    assert "X_test.h5: data holds complex values" in load_error(load, folder, format="mfn-xy")

@@ -27,10 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.data._io import (
+    check_h5_array,
     clean_and_measure,
     default_ids,
+    h5_errors,
     h5_first_dataset,
     open_h5,
+    read_h5_array,
     read_h5_float32,
 )
 from emotrans.data.dataset import SPLITS, Dataset, Split
@@ -174,20 +177,26 @@ def _read_columns(
                 f"{' + '.join(str(b - a) for a, b in columns.values())} = {width}; pass "
                 "dims=(text, audio, vision)"
             )
-        if dset.dtype.kind not in "fiu":
-            raise DataFormatError(f"{x_path}: features hold {dset.dtype}, not numbers")
+        # type and declared size against the file, before anything is allocated
+        check_h5_array(dset, x_path, dset.name.lstrip("/"))
+        whole = None
+        if dset.chunks is not None:  # compressed: whole, with bounded inflation (read_h5_array)
+            whole = np.empty(shape, dtype=np.float32)  # (N, T, D)
+            read_h5_array(dset, whole, x_path, dset.name.lstrip("/"))
         features: dict[str, np.ndarray] = {}
         counts: dict[str, int] = {}
         first = np.full(n, shape[1], dtype=np.int64)
         for m in wanted:
             a, b = columns[m]
-            x = np.empty((n, shape[1], b - a), dtype=np.float32)  # (N, T, D_m)
-            if x.size:
-                try:
-                    dset.read_direct(x, np.s_[:, :, a:b])
-                except (OSError, ValueError, TypeError) as exc:
-                    raise DataFormatError(f"{x_path}: cannot read {m} columns ({exc})") from None
-            m_first, counts[m] = clean_and_measure(x)
+            if whole is not None:
+                x = np.ascontiguousarray(whole[:, :, a:b])  # (N, T, D_m)
+            else:
+                x = np.empty((n, shape[1], b - a), dtype=np.float32)  # (N, T, D_m)
+                if x.size:
+                    with h5_errors(x_path, f"cannot read {m} columns"):
+                        dset.read_direct(x, np.s_[:, :, a:b])
+            with np.errstate(invalid="ignore"):  # inf + -inf in a sum, while counting them
+                m_first, counts[m] = clean_and_measure(x)
             np.minimum(first, m_first, out=first)
             features[m] = x
     return features, first, counts
