@@ -21,7 +21,7 @@ from emotrans.data import Dataset, Split, load, load_native, save_native
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import EmbeddingError
 from emotrans.unpickle import load_pickle
-from helpers import load_error
+from helpers import load_error, write_mosei
 
 
 def embedding_error(path, names=("joy",)) -> str:
@@ -228,6 +228,34 @@ def test_values_beyond_float32_are_counted_as_non_finite_without_warnings(tmp_pa
         dataset = load(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert dataset.nonfinite["test/audio"] == 2
     assert np.isfinite(dataset.splits["test"].features["audio"]).all()
+
+
+@pytest.mark.filterwarnings("error")  # NumPy's "invalid value encountered in reduce" fails it
+@pytest.mark.parametrize(
+    ("values", "replaced"),
+    [
+        ([np.inf, -np.inf, 1.0], 2),  # the block's sum is inf - inf
+        ([np.nan, np.inf, -np.inf, np.inf], 4),
+        ([3e38, 3e38, 3e38, -1.0], 0),  # finite, but the float32 sum overflows
+    ],
+)
+def test_replacing_opposite_infinities_or_an_overflowing_sum_prints_no_warning(values, replaced):
+    from emotrans.data.dataset import replace_nonfinite
+
+    block = np.array(values, dtype=np.float32).reshape(1, -1, 1)  # (N, T, D)
+    expected = np.where(np.isfinite(block), block, 0)
+    assert replace_nonfinite(block) == replaced
+    np.testing.assert_array_equal(block, expected)
+
+
+def test_an_h5_block_with_both_infinities_loads_without_a_warning(tmp_path):
+    folder = write_mosei(tmp_path / "mosei", scale=0.002)
+    with h5py.File(folder / "text_train_emb.h5", "r+") as f:
+        f["d1"][0, -1, :2] = [np.inf, -np.inf]  # one block's sum is inf - inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load(folder)
+    assert dataset.nonfinite["train/text"] == 2
 
 
 # -- native files ---------------------------------------------------------------------------------
