@@ -191,6 +191,25 @@ def test_markdown_tables_show_mean_std_seed_counts_and_the_selection_rule(grid_d
     assert "## Failed and skipped runs" in md and "boom: it broke" in md
 
 
+def test_per_emotion_tables_use_the_plots_canonical_order_not_the_runs(tmp_path):
+    from emotrans.experiments.plots import emotion_order
+
+    out = tmp_path / "grid"
+    listed = {"sad": 0.4, "happy": 0.5, "anger": 0.6}  # not a documented order
+    for cell, values in (("a", listed), ("b", dict(reversed(listed.items())))):
+        m = {"model": "transferable", "splits": {"test": split(values)}}
+        write_run(out / "runs" / cell / "seed-0-abc", 0, m)
+    write_grid_json(out, {"a": [0], "b": [0]}, seeds=[0])
+    canonical = emotion_order(collect(out))
+    assert canonical == ["anger", "happy", "sad"]
+    md = write_report(out, plots=False).md.read_text()
+    heads = [line for line in md.splitlines() if line.startswith("| cell |") and "average" in line]
+    assert heads == ["| cell | anger | happy | sad | average | seeds |"] * 4  # one per metric
+    assert "| a | **0.600 ± n/a** | **0.500 ± n/a** | **0.400 ± n/a** |" in md  # values follow
+    tex = write_report(out, plots=False).tex.read_text()
+    assert "cell & anger & happy & sad & average" in tex
+
+
 def test_latex_has_one_table_per_metric_and_escapes_names(grid_dir):
     tex = write_report(grid_dir, plots=False).tex.read_text()
     assert tex.count(r"\begin{tabular}") == 4 + 1 + 1 + 1  # metrics, multi-label, zsl, fsl

@@ -31,7 +31,7 @@ from emotrans.experiments.aggregate import (
     collect,
     long_rows,
 )
-from emotrans.experiments.plots import make_plots
+from emotrans.experiments.plots import emotion_order, make_plots
 from emotrans.experiments.reference import Comparison, Reference, compare, load_reference
 
 RESULTS_MD, RESULTS_CSV, RESULTS_TEX = "results.md", "results.csv", "results.tex"
@@ -243,13 +243,16 @@ def main_tables(results: GridResults) -> list[tuple[str, Table]]:
 
 
 def _emotion_tables(results: GridResults) -> list[tuple[str, Table]]:
-    """One table per metric over the standard cells: emotions x (mean ± std), the average."""
+    """One table per metric over the standard cells: emotions x (mean ± std), the average.
+
+    The emotions are in the grid's canonical order (:func:`emotion_order`, the plots' order),
+    whatever order the runs list them in.
+    """
     cells = results.by_protocol("standard")
     if not cells:
         return []
-    emotions: list[str] = []
-    for c in cells:
-        emotions += [e for e in c.emotions() if e not in emotions]
+    present = {e for c in cells for e in c.emotions()}
+    emotions = [e for e in emotion_order(results) if e in present]
     tables = []
     for metric in _metric_order(results):
         rows = []
