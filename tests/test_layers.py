@@ -25,6 +25,8 @@ LAYERS: dict[str, int] = {
     "lazy": 0,
     "modalities": 0,
     "unpickle": 0,
+    "limits": 0,
+    "npz": 0,
     "metrics": 0,
     "config": 0,
     "grids": 0,

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from emotrans.data.dataset import replace_nonfinite
-from emotrans.errors import ConfigError, DataFormatError
+from emotrans.errors import DataFormatError
+from emotrans.limits import (
+    MAX_ARRAY_BYTES_ENV,
+    MAX_INFLATION_ENV,
+    SMALL_ARRAY_BYTES,
+    max_array_bytes,
+    max_inflation,
+)
+from emotrans.limits import human_bytes as _human_bytes
 from emotrans.unpickle import load_pickle
 
 ROW_CHUNK_BYTES = 4 << 20
@@ -89,14 +97,6 @@ def refuse_lfs_pointer(path: str | Path) -> None:
     message = lfs_pointer_message(path)
     if message is not None:
         raise DataFormatError(message)
-
-
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:,} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover - the loop returns first
 
 
 # -- HDF5 ---------------------------------------------------------------------------------------
@@ -208,50 +208,10 @@ def read_h5_float32(dset: Any, path: Path, ndim: int) -> np.ndarray:
 
 # -- HDF5: declared sizes and bounded reads -------------------------------------------------------
 
-MAX_ARRAY_BYTES_ENV = "EMOTRANS_MAX_ARRAY_BYTES"
-"""Environment variable: the most bytes one array read from a file may take in memory."""
-
-DEFAULT_MAX_ARRAY_BYTES = 16 << 30
-"""16 GiB: 20 times the whole of CMU-MOSEI's arrays (0.75 GB), far below what a hostile
-declared shape asks for (a (2**40, 6) label array: 24 TiB)."""
-
-MAX_INFLATION_ENV = "EMOTRANS_MAX_INFLATION"
-"""Environment variable: the largest ratio of an array's declared bytes to the bytes the
-file stores for it."""
-
-DEFAULT_MAX_INFLATION = 200.0
-"""Real feature files compress 1.1x (float noise) to about 10x (long zero padding); 200x is
-generous for them and stops decompression bombs (gzip reaches 1032x)."""
-
-SMALL_ARRAY_BYTES = 64 << 20
-"""Arrays (and chunks) up to 64 MiB pass the ratio test whatever the file stores for them:
-a small array never written reads as its fill value, a tiny one compresses without limit."""
+# The bounds (:mod:`emotrans.limits`, shared with the .npz reader) are imported above.
 
 DEFLATE_MAX_RATIO = 1032
 """The most bytes one deflate stream inflates to, per stored byte (zlib's technical notes)."""
-
-
-def max_array_bytes() -> int:
-    """:data:`DEFAULT_MAX_ARRAY_BYTES`, or the value of ``EMOTRANS_MAX_ARRAY_BYTES``."""
-    return int(_env_number(MAX_ARRAY_BYTES_ENV, DEFAULT_MAX_ARRAY_BYTES))
-
-
-def max_inflation() -> float:
-    """:data:`DEFAULT_MAX_INFLATION`, or the value of ``EMOTRANS_MAX_INFLATION``."""
-    return _env_number(MAX_INFLATION_ENV, DEFAULT_MAX_INFLATION)
-
-
-def _env_number(name: str, default: float) -> float:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise ConfigError(f"{name}={text!r}: expected a positive number")
-    return value
 
 
 def _dataset_id(dset: Any) -> Any:

@@ -33,6 +33,7 @@ from emotrans.embeddings.names import (
     unknown_names_error,
 )
 from emotrans.errors import DataFormatError, EmbeddingError
+from emotrans.npz import load_npz
 from emotrans.unpickle import load_pickle
 
 log = logging.getLogger(__name__)
@@ -115,9 +116,8 @@ def _load_raw(path: Path, allow_pickle: bool) -> Any:
     if kind == "json":
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
-    if kind == "npz":
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+    if kind == "npz":  # each array checked against its header before it is allocated
+        arrays = load_npz(path, text=("names",), error=EmbeddingError)
         if set(arrays) == {"names", "vectors"}:
             names, vectors = arrays["names"], arrays["vectors"]
             if vectors.ndim != 2 or len(names) != len(vectors):

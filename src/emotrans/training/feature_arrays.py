@@ -13,8 +13,6 @@ traceback from deep inside the model or a silently wrong prediction.
 from __future__ import annotations
 
 import logging
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +21,9 @@ import numpy as np
 
 from emotrans.data.dataset import lengths_from_padding, replace_nonfinite
 from emotrans.errors import DataFormatError
+from emotrans.npz import load_npz
 
 log = logging.getLogger(__name__)
-
-
-UNREADABLE = (OSError, ValueError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile, zlib.error)
-"""What NumPy raises on a damaged, truncated or pickled archive."""
 
 
 class FeatureArrays(dict):
@@ -40,27 +35,13 @@ class FeatureArrays(dict):
 
 
 def read_npz(path: str | Path) -> FeatureArrays:
-    """Every array of the ``.npz`` file ``path``; a one-line :class:`DataFormatError` naming
-    it when it is missing, empty, truncated, not an archive of named arrays, holds pickled
-    objects or holds no array at all."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataFormatError(f"{path}: an empty file, not an .npz archive of arrays")
-    try:
-        with path.open("rb") as fh:  # ours to close, also when NumPy fails half-way
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise DataFormatError(
-                    f"{path}: a single array, not an .npz archive of named arrays "
-                    "(write it with numpy.savez(path, text=..., audio=..., vision=...))"
-                )
-            with z:
-                arrays = {k: z[k] for k in z.files}
-    except UNREADABLE as exc:
-        problem = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise DataFormatError(f"{path}: not a readable .npz file ({problem})") from None
+    """Every array of the ``.npz`` file ``path``, read with :func:`emotrans.npz.load_npz`:
+    each checked against its ``.npy`` header (real numbers, or text for ``ids``; declared sizes
+    within the archive and the bounds) before it is allocated. A one-line
+    :class:`DataFormatError` naming the file (and the array) when it is missing, empty,
+    truncated or damaged, not an archive of named arrays, holds pickled objects, declares more
+    than it holds, or holds no array at all."""
+    arrays = load_npz(path, text=("ids",))
     if not arrays:
         raise DataFormatError(f"{path}: an .npz archive without arrays")
     return FeatureArrays(arrays, str(path))

@@ -18,6 +18,7 @@ from emotrans.config import RunConfig
 from emotrans.errors import RunDirError
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, model_class
+from emotrans.npz import load_npz
 from emotrans.training.inference import current_emotion_vectors, emotion_vectors
 from emotrans.training.report import render_run_report
 from emotrans.training.rundir import FinalWriteError, RunDir, staging_dir, write_json
@@ -145,12 +146,15 @@ def load_vector_cache(run_dir: str | Path, config: RunConfig) -> dict[str, np.nd
     path = Path(run_dir) / VECTORS_FILE
     if not path.is_file():
         return {}
+    z = load_npz(path, text=("names", "embeddings"), error=RunDirError)  # checked headers
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["embeddings"]) != config.embeddings:
-                return {}
-            return dict(zip((str(n) for n in z["names"]), z["vectors"].astype(np.float32)))
-    except (OSError, ValueError, KeyError) as exc:
+        if str(z["embeddings"]) != config.embeddings:
+            return {}
+        names, vectors = z["names"], z["vectors"]
+        if names.ndim != 1 or vectors.ndim != 2 or len(names) != len(vectors):
+            raise ValueError(f"names of shape {names.shape} for vectors of {vectors.shape}")
+        return dict(zip((str(n) for n in names), vectors.astype(np.float32), strict=True))
+    except (ValueError, KeyError) as exc:
         raise RunDirError(f"{path}: unreadable vector cache ({exc})") from None
 
 

@@ -14,6 +14,7 @@ from emotrans.atomic import atomic_path
 from emotrans.data.dataset import SPLITS
 from emotrans.errors import DataFormatError
 from emotrans.metrics import roc_auc
+from emotrans.npz import load_npz
 
 
 def adjust_oracle(oracle: dict[str, np.ndarray], train_labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -91,15 +92,15 @@ def oracle_logits(path_or_dataset_dir: str | Path) -> dict[str, Any]:
         path = path.parent / "oracle.npz"
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file (not a synthetic dataset?)")
+    text = ["emotions", *(f"{split}_ids" for split in SPLITS)]
+    z = load_npz(path, text=text)  # each array checked against its header first
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-            out: dict[str, Any] = {"emotions": [str(e) for e in z["emotions"]]}
-            for key in sorted(files):
-                if key.endswith("_logits"):
-                    split = key[: -len("_logits")]
-                    out[split] = {"logits": z[key], "ids": z[f"{split}_ids"]}
-    except (OSError, ValueError, KeyError) as exc:
+        out: dict[str, Any] = {"emotions": [str(e) for e in z["emotions"]]}
+        for key in sorted(z):
+            if key.endswith("_logits"):
+                split = key[: -len("_logits")]
+                out[split] = {"logits": z[key], "ids": z[f"{split}_ids"]}
+    except (TypeError, KeyError) as exc:
         raise DataFormatError(f"{path}: unreadable oracle file ({exc})") from None
     return out
 
