@@ -34,6 +34,7 @@ from emotrans.metrics import (
 from emotrans.modalities import modality_code, parse_modalities
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, resolve_config
+from emotrans.training.allocator import steady_heap
 from emotrans.training.batches import TensorSplit
 from emotrans.training.checkpoint import CHECKPOINT, Checkpoint
 from emotrans.training.inference import (
@@ -51,6 +52,7 @@ from emotrans.training.inference import (
 from emotrans.training.plans import Plan, prepare
 from emotrans.training.rundir import RunDir, staging_dir
 from emotrans.training.runs import TrainedRun, load_run, write_run
+from emotrans.training.spill import spill, spill_folder
 from emotrans.training.tensorboard import check_writers, open_writers
 from emotrans.training.threads import apply_threads
 from emotrans.training.trainer import (
@@ -193,6 +195,7 @@ def fit_run(
         config = config.replace(data=str(data.source))
     config = absolute_paths(config)
     apply_threads(config.threads)
+    steady_heap()  # training's varied block sizes would otherwise grow the C heap
     dataset = training_data(config, data)
     plan = prepare(dataset, config)
     for split in ("train", "valid"):
@@ -206,8 +209,16 @@ def fit_run(
     if on_start is not None:
         on_start(model, n_params)
     key = selection_key(config, dataset.name, dataset.task)
-    fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint, on_epoch)
-    metrics = _run_metrics(model, plan, config, dataset, key, fit, thresholds, n_params, offsets)
+    owned = not isinstance(data, Dataset)  # loaded here: nobody else holds its arrays
+    with spill_folder(checkpoint.folder if checkpoint is not None else None) as parked:
+        if owned and "test" in plan.train.splits:
+            spill(plan.train["test"], parked, "test")  # not needed until training ends
+        fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint, on_epoch)
+        if owned:
+            spill(plan.train["train"], parked, "train")  # not needed any more
+        metrics = _run_metrics(
+            model, plan, config, dataset, key, fit, thresholds, n_params, offsets
+        )
     info = {
         "model": config.model,
         "modalities": list(model.modalities),
