@@ -38,3 +38,15 @@ def load_error(load, path, **options) -> str:
     message = str(info.value)
     assert "\n" not in message
     return message
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run ``emotrans argv``; check exit 2 and a single ``emotrans: error:`` line; return it."""
+    from emotrans.cli import main
+
+    status = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert "\n" not in err and err.startswith("emotrans: error: "), err
+    assert "Traceback" not in err
+    return err

@@ -21,7 +21,7 @@ from emotrans.cli import main
 from emotrans.data import _io, load
 from emotrans.data.csd import ComputationalSequence, inspect_csd, write_csd
 from emotrans.errors import ConfigError, DataFormatError
-from helpers import TINY_FLAGS, load_error, write_mosei
+from helpers import TINY_FLAGS, load_error, one_line_error, write_mosei
 
 SPLITS = ("train", "valid", "test")
 FEATURES = {"text": "text_{}_emb.h5", "audio": "audio_{}.h5", "vision": "video_{}.h5"}
@@ -43,14 +43,6 @@ def small_bounds(monkeypatch):
     """Shrink the allowance of small arrays to 1 MiB, so that a bomb of a few MB shows what
     a bomb of many GB would do, without writing one."""
     monkeypatch.setattr(_io, "SMALL_ARRAY_BYTES", 1 << 20)
-
-
-def one_line_error(capsys, argv):
-    status = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert status == 2, err
-    assert "\n" not in err and err.startswith("emotrans: error: "), err
-    return err
 
 
 def rows(path):

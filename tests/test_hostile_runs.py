@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from emotrans.cli import main
-from helpers import TINY_FLAGS, write_mosei
+from helpers import TINY_FLAGS, one_line_error, write_mosei
 
 TINY = [*TINY_FLAGS, "--quiet"]
 
@@ -33,16 +33,6 @@ def run(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("r") / "run"
     assert main(["train", "--data", str(data), "--out", str(out), *TINY]) == 0
     return out
-
-
-def one_line_error(capsys, argv: list[str]) -> str:
-    """Run ``emotrans argv``; check exit 2 and a single ``emotrans: error:`` line; return it."""
-    status = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert status == 2, err
-    assert "\n" not in err and err.startswith("emotrans: error: "), err
-    assert "Traceback" not in err
-    return err
 
 
 def damaged(run: Path, tmp_path: Path, name: str, content: bytes | object) -> Path:

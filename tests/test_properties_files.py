@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emotrans.cli import main
@@ -29,21 +29,14 @@ from emotrans.data import Dataset, Split, load, save_native
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import DataFormatError, EmbeddingError, EmotransError
 from emotrans.unpickle import load_pickle
+from property_settings import DAMAGE, TRUNCATE, property_settings
 
 SPLITS = ("train", "valid", "test")
 DIMS = {"text": 5, "audio": 3, "vision": 2}
 N, T = 3, 4
 
-PROPERTY = settings(
-    max_examples=30,
-    deadline=5000,  # generous: two busy cores; a hang would still be far slower
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,  # the same examples on every run
-)
+PROPERTY = property_settings(30)
 
-# Bytes written over a file: (offset, byte); offsets are taken modulo the file's size.
-DAMAGE = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=6)
-TRUNCATE = st.floats(0.0, 0.999)
 DTYPES = st.sampled_from(
     ["f2", "f4", "f8", "i1", "u1", "i8", "?", "c8", "c16", "U3", "S2", "O", "V4", "M8[s]"]
 )

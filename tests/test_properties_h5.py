@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from emotrans.cli import main
@@ -27,18 +27,14 @@ from emotrans.data.csd import inspect_csd, write_csd
 from emotrans.data.csd_align import convert_csd
 from emotrans.data.formats.native import load_native
 from emotrans.errors import EmotransError
+from property_settings import property_settings
 
 SPLITS = ("train", "valid", "test")
 DIMS = {"text": 5, "audio": 3, "vision": 2}
 FILES = {"text": "text_{}_emb.h5", "audio": "audio_{}.h5", "vision": "video_{}.h5"}
 N, T = 3, 4
 
-PROPERTY = settings(
-    max_examples=40,
-    deadline=5000,  # generous: two busy cores; a hang would still be far slower
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,  # the same examples on every run
-)
+PROPERTY = property_settings(40)
 
 
 def _h5(path: Path, array: np.ndarray, compress: bool) -> None:

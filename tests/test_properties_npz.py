@@ -19,23 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from emotrans.errors import EmbeddingError, EmotransError
 from emotrans.npz import NUMBERS, TEXT, load_npz
 from emotrans.training.feature_arrays import read_npz
+from property_settings import DAMAGE, TRUNCATE, property_settings
 
-PROPERTY = settings(
-    max_examples=40,
-    deadline=5000,  # generous: two busy cores; a hang would still be far slower
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,  # the same examples on every run
-)
+PROPERTY = property_settings(40)
 
-# Bytes written over a file: (offset, byte); offsets are taken modulo the file's size.
-DAMAGE = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=6)
-TRUNCATE = st.floats(0.0, 0.999)
 DTYPES = st.sampled_from(["<f4", ">f8", "<i2", "|u1", "|b1", "<c8", "<U3", "|S2", "<M8[s]"])
 SHAPES = st.lists(st.integers(0, 5), min_size=0, max_size=3).map(tuple)
 DECLARED = st.lists(st.integers(0, 1 << 40), min_size=0, max_size=4).map(tuple)

@@ -19,7 +19,7 @@ import pytest
 from emotrans.cli import main
 from emotrans.config import RunConfig
 from emotrans.errors import ConfigError
-from helpers import EMB, TINY_FLAGS, write_mosei
+from helpers import EMB, TINY_FLAGS, one_line_error, write_mosei
 
 TINY = [*TINY_FLAGS, "--quiet"]
 
@@ -27,16 +27,6 @@ TINY = [*TINY_FLAGS, "--quiet"]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return write_mosei(tmp_path_factory.mktemp("d") / "mosei", scale=0.005)
-
-
-def one_line_error(capsys, argv: list[str]) -> str:
-    """Run ``emotrans argv``; check exit 2 and a single ``emotrans: error:`` line; return it."""
-    status = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert status == 2, err
-    assert "\n" not in err and err.startswith("emotrans: error: "), err
-    assert "Traceback" not in err
-    return err
 
 
 # -- settings ------------------------------------------------------------------------------
