@@ -309,6 +309,20 @@ def test_a_relative_data_path_is_stored_absolute(data, tmp_path, monkeypatch):
     assert main(["evaluate", str(out), "--json"]) == 0
 
 
+def test_a_data_folder_whose_name_is_not_utf8_trains_and_evaluates(data, tmp_path):
+    import os
+    import shutil
+
+    odd = tmp_path / os.fsdecode(b"\xffdata")  # bytes no UTF-8 decoder accepts
+    shutil.copytree(data, odd)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(odd), "--out", str(out), *TINY]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")  # still UTF-8
+    assert "\\udcffdata" in report
+    assert _json(out / "config.json")["data"] == str(odd)  # the same path back
+    assert main(["evaluate", str(out), "--json"]) == 0
+
+
 def test_the_grid_lock_has_one_holder_among_competing_processes(tmp_path):
     script = """
 import os, sys, time

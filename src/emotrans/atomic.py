@@ -173,9 +173,14 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    """Write ``text`` (UTF-8) to ``target`` atomically.
+
+    A path that is not UTF-8 on disk reaches Python with its bad bytes as lone surrogates
+    (``\udcff``); they are written as that escape, so the file stays UTF-8 and a JSON string
+    holding it reads back as the same path.
+    """
     with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 @contextlib.contextmanager
