@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from emotrans.atomic import atomic_path
+from emotrans.npz import load_npz
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,12 @@ class VectorCache:
         if path is None or not path.is_file():
             return CacheEntry()
         try:
-            with np.load(path, allow_pickle=False) as z:
-                dim = int(z["dim"])
-                tokens = [str(t) for t in z["tokens"]]
-                vectors = np.asarray(z["vectors"], dtype=np.float32)
-                absent = {str(t) for t in z["absent"]}
-                suggestions = json.loads(str(z["suggestions"]))
+            z = load_npz(path, text=("tokens", "absent", "suggestions", "source"))  # sizes checked
+            dim = int(z["dim"])
+            tokens = [str(t) for t in z["tokens"]]
+            vectors = np.asarray(z["vectors"], dtype=np.float32)
+            absent = {str(t) for t in z["absent"]}
+            suggestions = json.loads(str(z["suggestions"]))
             if vectors.shape != (len(tokens), dim):
                 raise ValueError(f"vectors of shape {vectors.shape} for {len(tokens)} tokens")
         except Exception as exc:  # a damaged cache must never stop the user

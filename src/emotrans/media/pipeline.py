@@ -58,6 +58,7 @@ from emotrans.media.io import load_audio
 from emotrans.media.layouts.base import RawDataset
 from emotrans.media.pool import ClipPool, local_pool
 from emotrans.modalities import MODALITIES
+from emotrans.npz import load_npz
 from emotrans.version import __version__
 
 log = logging.getLogger(__name__)
@@ -322,15 +323,15 @@ def _cache_path(cache_dir: str, key: str) -> Path:
 
 def _load_cached(path: Path) -> tuple[dict[str, Features], Words | None, dict[str, Any]] | None:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            feats = {
-                m: Features(z[f"{m}_values"], z[f"{m}_intervals"], meta["info"].get(m, {}))
-                for m in meta["modalities"]
-            }
-            words = None
-            if meta.get("words") is not None:
-                words = Words(tuple(meta["words"]), z["word_intervals"], meta["word_source"])
+        z = load_npz(path, text=("meta",))  # declared sizes checked before allocating
+        meta = json.loads(str(z["meta"]))
+        feats = {
+            m: Features(z[f"{m}_values"], z[f"{m}_intervals"], meta["info"].get(m, {}))
+            for m in meta["modalities"]
+        }
+        words = None
+        if meta.get("words") is not None:
+            words = Words(tuple(meta["words"]), z["word_intervals"], meta["word_source"])
         return feats, words, meta
     except Exception as exc:  # a damaged cache file is re-extracted, never trusted
         log.warning("ignoring unreadable cache file %s (%s)", path, exc)

@@ -278,7 +278,7 @@ def _check_manifest(manifest: dict[str, Any], path: Path) -> None:
 
     if not isinstance(manifest["name"], str):
         raise refuse("name", "a string")
-    if not (_names(manifest["emotions"]) and manifest["emotions"]):
+    if not _names(manifest["emotions"]):  # empty for unlabelled clips (extract without labels)
         raise refuse("emotions", "a list of distinct emotion names")
     if not isinstance(manifest["aligned"], bool):
         raise refuse("aligned", "true or false")
