@@ -34,7 +34,6 @@ from emotrans.metrics import (
 from emotrans.modalities import modality_code, parse_modalities
 from emotrans.models.base import EmotionModel
 from emotrans.models.registry import build_model, resolve_config
-from emotrans.training.allocator import steady_heap
 from emotrans.training.batches import TensorSplit
 from emotrans.training.checkpoint import CHECKPOINT, Checkpoint
 from emotrans.training.inference import (
@@ -195,7 +194,6 @@ def fit_run(
         config = config.replace(data=str(data.source))
     config = absolute_paths(config)
     apply_threads(config.threads)
-    steady_heap()  # training's varied block sizes would otherwise grow the C heap
     dataset = training_data(config, data)
     plan = prepare(dataset, config)
     for split in ("train", "valid"):

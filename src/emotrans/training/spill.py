@@ -2,7 +2,7 @@
 
 A training run holds every split's features from loading to the end, but needs the test
 split only after training and the training split only during it. On full-size CMU-MOSEI the
-test split is 0.15 GB and the training split 0.5 GB of a run that peaks near 1.3 GB, so the
+test split is 0.15 GB and the training split 0.5 GB of a run that peaks near 1.5 GB, so the
 run writes each to a ``.npy`` file while it is idle and reads it back as a copy-on-write
 memory map: the pages leave the process (they stay in the page cache, and come back when the
 split is scored), and the values are the same bytes. Small splits (tests, tiny runs) stay in
