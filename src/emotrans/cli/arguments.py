@@ -8,10 +8,11 @@ Each checks its value's type and range where it is parsed, with the same
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 
-from emotrans.config import Interval
+from emotrans.config import NON_NEGATIVE, Interval
 from emotrans.errors import ConfigError
 
 MAX_SEQ_LEN = 100_000
@@ -38,3 +39,14 @@ def number(tp: type, valid: Interval, flag: str) -> Callable[[str], int | float]
 
     parse.__name__ = tp.__name__  # argparse names the type in its own messages
     return parse
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` of a command that runs torch itself (0: the automatic choice)."""
+    parser.add_argument(
+        "--threads",
+        type=number(int, NON_NEGATIVE, "--threads"),
+        default=0,
+        metavar="N",
+        help="torch CPU threads (0: automatic, the free cores; logged)",
+    )

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from emotrans.cli.arguments import add_threads_option
 from emotrans.config import RunConfig
 from emotrans.data.synthetic import write_synthetic
 from emotrans.training.report import metrics_table
@@ -31,13 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the data and of the run (default: 0)"
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        metavar="N",
-        help="torch CPU threads (0: automatic, the free cores; logged)",
-    )
+    add_threads_option(p)
     p.set_defaults(func=_demo)
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from emotrans.atomic import atomic_path, write_text_atomic
+from emotrans.cli.arguments import add_threads_option
 from emotrans.data.dataset import SPLITS
 from emotrans.data.formats import formats
 from emotrans.errors import ConfigError, DataFormatError, MediaError
@@ -77,13 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a clip that cannot be processed on stderr and go on (exit 2 at the end "
         "when any failed) instead of stopping at it",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        metavar="N",
-        help="torch CPU threads (0: automatic, the free cores; logged)",
-    )
+    add_threads_option(p)
     p.set_defaults(func=_predict)
 
 
@@ -92,8 +87,6 @@ def _emotions(spec: str | None) -> list[str] | None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    if args.threads < 0:
-        raise ConfigError(f"--threads {args.threads}: must be at least 0")
     if args.input and args.clips:
         raise ConfigError("give --input DATA or clips, not both")
     if not args.input and not args.clips:

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from emotrans.cli.arguments import number
+from emotrans.cli.arguments import add_threads_option
 from emotrans.cli.settings import add_config_arguments, config_from_args
-from emotrans.config import NON_NEGATIVE, read_settings_file
+from emotrans.config import read_settings_file
 from emotrans.data.dataset import SPLITS
 from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
@@ -61,13 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--emotions", help="comma-separated emotion names to score instead")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    e.add_argument(
-        "--threads",
-        type=number(int, NON_NEGATIVE, "--threads"),
-        default=0,
-        metavar="N",
-        help="torch CPU threads (0: automatic, the free cores; logged)",
-    )
+    add_threads_option(e)
     e.set_defaults(func=_evaluate)
 
 
