@@ -21,3 +21,14 @@ DAMAGE = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_s
 """Bytes written over a file: (offset, byte); offsets are taken modulo the file's size."""
 TRUNCATE = st.floats(0.0, 0.999)
 """Where a file is cut, as a fraction of its size."""
+
+
+def damaged(data: bytes, changes, truncate: float | None) -> bytes:
+    """``data`` with the :data:`DAMAGE` ``changes`` written over it, then cut at the
+    :data:`TRUNCATE` fraction ``truncate`` (None: not cut)."""
+    out = bytearray(data)
+    for offset, value in changes:
+        out[offset % len(out)] = value
+    if truncate is not None:
+        out = out[: int(len(out) * truncate)]
+    return bytes(out)

@@ -29,7 +29,7 @@ from emotrans.data import Dataset, Split, load, save_native
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import DataFormatError, EmbeddingError, EmotransError
 from emotrans.unpickle import load_pickle
-from property_settings import DAMAGE, TRUNCATE, property_settings
+from property_settings import DAMAGE, TRUNCATE, damaged, property_settings
 
 SPLITS = ("train", "valid", "test")
 DIMS = {"text": 5, "audio": 3, "vision": 2}
@@ -49,15 +49,6 @@ JSON = st.recursive(
     ),
     max_leaves=6,
 )
-
-
-def damaged(data: bytes, changes, truncate: float | None) -> bytes:
-    out = bytearray(data)
-    for offset, value in changes:
-        out[offset % len(out)] = value
-    if truncate is not None:
-        out = out[: int(len(out) * truncate)]
-    return bytes(out)
 
 
 def one_line(exc: EmotransError, path: Path) -> None:

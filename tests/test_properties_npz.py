@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from emotrans.errors import EmbeddingError, EmotransError
 from emotrans.npz import NUMBERS, TEXT, load_npz
 from emotrans.training.feature_arrays import read_npz
-from property_settings import DAMAGE, TRUNCATE, property_settings
+from property_settings import DAMAGE, TRUNCATE, damaged, property_settings
 
 PROPERTY = property_settings(40)
 
@@ -55,15 +55,6 @@ def archives() -> dict[bool, bytes]:
         (np.savez_compressed if compressed else np.savez)(buffer, **features())
         out[compressed] = buffer.getvalue()
     return out
-
-
-def damaged(data: bytes, changes, truncate: float | None) -> bytes:
-    out = bytearray(data)
-    for offset, value in changes:
-        out[offset % len(out)] = value
-    if truncate is not None:
-        out = out[: int(len(out) * truncate)]
-    return bytes(out)
 
 
 def read(path: Path, **kwargs) -> dict[str, np.ndarray] | None:
