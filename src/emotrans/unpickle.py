@@ -29,27 +29,19 @@ from typing import Any
 import numpy as np
 
 from emotrans.errors import DataFormatError
-
-MAX_EXPANSION = 200
-"""How many times its file's size a loaded pickle may take once converted (every reference
-to a shared object counted): real feature pickles are arrays, about 1x their file; 200x is
-the h5 readers' default bound on decompression (``EMOTRANS_MAX_INFLATION``) too."""
-
-SMALL_BYTES = 64 << 20
-"""A pickle may always expand to 64 MiB, whatever its size (a tiny file of shared lists)."""
-
-MAX_BYTES = 16 << 30
-"""16 GiB: the most a loaded pickle may take whatever its size (as one h5 array may)."""
+from emotrans.limits import SMALL_ARRAY_BYTES, max_array_bytes, max_inflation
 
 MAX_DEPTH = 64
 """The deepest nesting of containers accepted (numpy arrays have at most 64 dimensions;
 feature pickles nest 2 to 5 levels)."""
 
 
-def expansion_bound(file_size: int, ratio: float = MAX_EXPANSION, cap: int = MAX_BYTES) -> int:
-    """The most bytes a pickle of ``file_size`` bytes may expand to: ``min(cap, ratio x
-    file_size + 64 MiB)``."""
-    return int(min(cap, ratio * file_size + SMALL_BYTES))
+def expansion_bound(file_size: int) -> int:
+    """The most bytes a pickle of ``file_size`` bytes may expand to once converted (every
+    reference to a shared object counted): the h5 readers' bounds of :mod:`emotrans.limits`,
+    ``min(max_array_bytes(), max_inflation() x file_size + 64 MiB)`` (16 GiB and 200x by
+    default; real feature pickles are arrays, about 1x their file)."""
+    return int(min(max_array_bytes(), max_inflation() * file_size + SMALL_ARRAY_BYTES))
 
 
 # Classes a feature pickle may reference. Anything else (in particular os.system and friends)

@@ -195,8 +195,7 @@ def _read_columns(
                 if x.size:
                     with h5_errors(x_path, f"cannot read {m} columns"):
                         dset.read_direct(x, np.s_[:, :, a:b])
-            with np.errstate(invalid="ignore"):  # inf + -inf in a sum, while counting them
-                m_first, counts[m] = clean_and_measure(x)
+            m_first, counts[m] = clean_and_measure(x)
             np.minimum(first, m_first, out=first)
             features[m] = x
     return features, first, counts

@@ -215,8 +215,7 @@ def _split(
             raise DataFormatError(
                 f"{where}: {x.shape[2]} {m} features per step but {dim} in [{first_split}]"
             )
-        with np.errstate(invalid="ignore"):  # inf + -inf in a sum, while counting them
-            firsts[m], counts[m] = clean_and_measure(x)
+        firsts[m], counts[m] = clean_and_measure(x)
         features[m] = x
     steps = {x.shape[1] for x in features.values()}
     aligned = want_aligned and len(steps) == 1
