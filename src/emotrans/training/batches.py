@@ -2,7 +2,9 @@
 
 The split's NumPy arrays are wrapped as torch tensors once (``torch.from_numpy`` shares the
 memory) and batches are gathered by index. This avoids a DataLoader's per-sample Python work,
-which on CPU costs more than the model itself for T = 20 sequences.
+which on CPU costs more than the model itself for T = 20 sequences. Features parked on disk
+(:mod:`emotrans.training.spill`) are read from their file batch by batch instead
+(:class:`~emotrans.training.spill.FileRows`), so such a split costs the process one batch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 
 from emotrans.data.dataset import Split, split_targets
+from emotrans.training.spill import FileRows
 
 
 @dataclass
@@ -23,7 +26,7 @@ class TensorSplit:
     ``labels`` are the training targets: the binary labels for the emotion task, the scores
     (N, 1) in [-3, 3] for the sentiment task."""
 
-    features: dict[str, torch.Tensor]
+    features: dict[str, torch.Tensor | FileRows]
     lengths: dict[str, torch.Tensor]
     labels: torch.Tensor
     ids: np.ndarray
@@ -32,9 +35,7 @@ class TensorSplit:
     def from_split(
         cls, split: Split, modalities: Sequence[str], task: str = "emotion"
     ) -> TensorSplit:
-        features = {
-            m: torch.from_numpy(np.ascontiguousarray(split.features[m])) for m in modalities
-        }
+        features = {m: _rows(split.features[m]) for m in modalities}
         lengths = {m: torch.from_numpy(split.lengths[m].astype(np.int64)) for m in modalities}
         labels = torch.from_numpy(split_targets(split, task))
         return cls(features, lengths, labels, split.ids)
@@ -68,7 +69,10 @@ class TensorSplit:
                 labels = self.labels[idx]
             else:
                 index = order[start : start + batch_size]
-                feats = {m: x.index_select(0, index) for m, x in self.features.items()}
+                feats = {
+                    m: x[index] if isinstance(x, FileRows) else x.index_select(0, index)
+                    for m, x in self.features.items()
+                }
                 lens = {m: x.index_select(0, index) for m, x in self.lengths.items()}
                 labels = self.labels.index_select(0, index)
             if str(device) != "cpu":
@@ -119,3 +123,10 @@ class TensorSplit:
 
     def num_batches(self, batch_size: int) -> int:
         return (self.n + batch_size - 1) // batch_size
+
+
+def _rows(array: np.ndarray) -> torch.Tensor | FileRows:
+    """A split's feature array as batches read it: from its file when it is parked there,
+    else as a tensor sharing its memory."""
+    rows = FileRows.of(array)
+    return rows if rows is not None else torch.from_numpy(np.ascontiguousarray(array))

@@ -209,11 +209,11 @@ def fit_run(
     key = selection_key(config, dataset.name, dataset.task)
     owned = not isinstance(data, Dataset)  # loaded here: nobody else holds its arrays
     with spill_folder(checkpoint.folder if checkpoint is not None else None) as parked:
-        if owned and "test" in plan.train.splits:
-            spill(plan.train["test"], parked, "test")  # not needed until training ends
+        if owned:  # read from disk batch by batch; the test split not until training ends
+            for split in ("test", "train"):
+                if split in plan.train.splits:
+                    spill(plan.train[split], parked, split)
         fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint, on_epoch)
-        if owned:
-            spill(plan.train["train"], parked, "train")  # not needed any more
         metrics = _run_metrics(
             model, plan, config, dataset, key, fit, thresholds, n_params, offsets
         )
