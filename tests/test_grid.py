@@ -88,7 +88,7 @@ class FakeTrainer:
         self.fail_cells = set(fail_cells)
         self.interrupt_at = interrupt_at
 
-    def __call__(self, config, out, progress=False, overwrite=False, resume=False):
+    def __call__(self, config, out, progress=False, overwrite=False, resume=False, log=()):
         out = Path(out)
         cell = out.parent.name
         self.calls.append((cell, config))

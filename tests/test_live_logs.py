@@ -193,7 +193,7 @@ class _SlowTrainer:
     """Stands in for train_run: two epochs of history in the staging folder, a pause after
     each (so the grid's watcher sees the run in flight), then a complete run directory."""
 
-    def __call__(self, config, out, progress=False, overwrite=False, resume=False):
+    def __call__(self, config, out, progress=False, overwrite=False, resume=False, log=()):
         with staging_dir(out) as tmp:
             for epochs in ([0.5], [0.5, 0.6]):
                 _write_history(tmp, epochs)
@@ -223,3 +223,36 @@ def test_reproduce_logs_each_run_in_flight_and_each_end_as_plain_lines(
     assert "emotrans: complete: runs/a/seed-0-" in err and "(1 of 1 ended)" in err
     state = json.loads((tmp_path / "out" / "grid.json").read_text())
     assert state["counts"]["complete"] == 1
+
+
+def test_reproduce_writes_tensorboard_scalars_in_each_run(mosei, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (tmp_path / "g.yaml").write_text(textwrap.dedent(GRID), encoding="utf-8")
+    out = tmp_path / "out"
+    settings = [f"{k}={v}" for k, v in {**TINY, "epochs": 2, "early_stop": 10}.items()]
+    argv = ["reproduce", str(tmp_path / "g.yaml"), "--data", str(mosei), "--out", str(out)]
+    argv += ["--seeds", "2", "--no-report", "--log", "tensorboard", "-q", "--set", *settings]
+    assert main(argv) == 0
+    runs = sorted((out / "runs" / "a").iterdir())
+    assert len(runs) == 2
+    for run in runs:
+        events = EventAccumulator(str(run / "tensorboard"))
+        events.Reload()
+        assert [e.step for e in events.Scalars("loss/train")] == [1, 2]
+        assert [e.value for e in events.Scalars("loss/valid")] == pytest.approx(
+            [float(r["valid_loss"]) for r in RunDir(run).history()], rel=1e-6
+        )
+
+
+def test_reproduce_refuses_tensorboard_without_its_package_before_data_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    (tmp_path / "g.yaml").write_text(textwrap.dedent(GRID), encoding="utf-8")
+    argv = ["reproduce", str(tmp_path / "g.yaml"), "--data", str(tmp_path / "no-such-data")]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--log", "tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "emotrans[tensorboard]"' in err
+    assert "no-such-data" not in err and not (tmp_path / "out").exists()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from emotrans.config import NON_NEGATIVE, Interval
 from emotrans.errors import ConfigError
+from emotrans.training.tensorboard import LOG_WRITERS
 
 MAX_SEQ_LEN = 100_000
 """Steps per sample at most: past this one sample's tensors no longer fit in memory."""
@@ -49,4 +50,17 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="torch CPU threads (0: automatic, the free cores; logged)",
+    )
+
+
+def add_log_option(parser: argparse.ArgumentParser, where: str) -> None:
+    """``--log WRITER`` (repeatable) of a command that trains; ``where`` says where a run's
+    events go, e.g. ``OUT/tensorboard``."""
+    parser.add_argument(
+        "--log",
+        choices=LOG_WRITERS,
+        action="append",
+        default=[],
+        help="also write live logs each epoch: tensorboard (losses, validation metrics and "
+        f'lr as TensorBoard scalars in {where}; pip install "emotrans[tensorboard]")',
     )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
-from emotrans.cli.arguments import JOBS, number
+from emotrans.cli.arguments import JOBS, add_log_option, number
 from emotrans.config import NON_NEGATIVE
 from emotrans.errors import ConfigError
 from emotrans.experiments.executor import EXECUTORS, default_threads
@@ -18,6 +18,7 @@ from emotrans.experiments.grid import parse_overrides
 from emotrans.experiments.report import write_report
 from emotrans.experiments.runner import GridPlan, prepare_grid
 from emotrans.training.progress import Estimate
+from emotrans.training.tensorboard import check_writers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a setting for every cell, e.g. --set epochs=2 batch_size=32",
     )
+    add_log_option(p, "each run's folder, OUT/runs/<cell>/seed-<s>-<digest>/tensorboard")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status only")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument(
@@ -151,6 +153,7 @@ def _terminate_as_interrupt(signum, frame) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    check_writers(args.log)  # a missing package is refused before anything is read
     overrides = parse_overrides(args.overrides)
     if args.zsl_data:
         overrides["zsl_data"] = args.zsl_data
@@ -223,6 +226,7 @@ def _reproduce(args: argparse.Namespace) -> int:
                 threads=threads or None,
                 ray_address=args.ray_address,
                 on_event=on_event,
+                log=args.log,
             )
         except KeyboardInterrupt:
             if watch:

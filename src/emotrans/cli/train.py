@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 
-from emotrans.cli.arguments import add_threads_option
+from emotrans.cli.arguments import add_log_option, add_threads_option
 from emotrans.cli.settings import add_config_arguments, config_from_args
 from emotrans.config import read_settings_file
 from emotrans.data.dataset import SPLITS
 from emotrans.training.report import argmax_table, metrics_table, multilabel_line
 from emotrans.training.rundir import json_safe
-from emotrans.training.tensorboard import LOG_WRITERS, check_writers
+from emotrans.training.tensorboard import check_writers
 from emotrans.training.threads import apply_threads
 
 
@@ -37,14 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue a run killed mid-training (staged in .NAME.partial beside --out) from "
         "its last finished epoch; it ends as the uninterrupted run would",
     )
-    p.add_argument(
-        "--log",
-        choices=LOG_WRITERS,
-        action="append",
-        default=[],
-        help="also write live logs each epoch: tensorboard (losses, validation metrics and "
-        'lr as TensorBoard scalars in OUT/tensorboard; pip install "emotrans[tensorboard]")',
-    )
+    add_log_option(p, "OUT/tensorboard")
     add_config_arguments(p)
     p.set_defaults(func=_train)
 

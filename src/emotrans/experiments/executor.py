@@ -19,7 +19,7 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,14 @@ class RunTask:
     path : absolute run directory
     config : RunConfig settings as a dict (``RunConfig.to_dict()``)
     threads : torch CPU threads for the run (0: leave the process's setting)
+    log : live logs the run writes (see :func:`emotrans.training.pipeline.train_run`)
     """
 
     run_id: str
     path: str
     config: dict[str, Any]
     threads: int = 0
+    log: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,7 +109,7 @@ def execute_task(task: RunTask) -> RunOutcome:
         _remove_stale_partials(path)
         _set_threads(task.threads)
         config = RunConfig.from_dict(task.config, where=f"{task.run_id}/config.json")
-        pipeline.train_run(config, path, resume=True)  # a killed run goes on from its last epoch
+        pipeline.train_run(config, path, resume=True, log=task.log)  # a killed run resumes
     except Exception as exc:
         log.info("%s failed: %s", task.run_id, one_line(exc))
         return RunOutcome(
@@ -157,7 +159,7 @@ class InlineExecutor:
 
         before = torch.get_num_threads()
         try:
-            return [execute_task(RunTask(task.run_id, task.path, task.config, self.threads))]
+            return [execute_task(replace(task, threads=self.threads))]
         finally:
             torch.set_num_threads(before)
 
@@ -219,7 +221,7 @@ class ProcessExecutor:
         return len(self._futures)
 
     def submit(self, task: RunTask) -> None:
-        task = RunTask(task.run_id, task.path, task.config, self.threads)
+        task = replace(task, threads=self.threads)
         self._futures[self._ensure_pool().submit(execute_task, task)] = task
 
     def wait(self) -> list[RunOutcome]:
@@ -325,7 +327,7 @@ class RayExecutor:
         return len(self._refs)
 
     def submit(self, task: RunTask) -> None:
-        task = RunTask(task.run_id, task.path, task.config, self.threads)
+        task = replace(task, threads=self.threads)
         resources = ray_resources(task.config, self.threads)
         self._refs[self._remote.options(**resources).remote(task)] = task
 

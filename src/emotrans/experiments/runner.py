@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,6 +225,7 @@ class GridPlan:
         threads: int | None = None,
         ray_address: str | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        log: Sequence[str] = (),
     ) -> GridSummary:
         """Train every run that is not complete; return the summary.
 
@@ -236,6 +237,8 @@ class GridPlan:
         ray_address : Ray cluster address (default "auto", a local instance when none)
         on_event : called with the run's record each time a run ends (complete, failed or
             skipped); progress bars hook in here
+        log : live logs each run writes (``"tensorboard"``: its ``tensorboard/`` folder);
+            not a run setting, so a run already complete is not trained again for them
 
         Interrupting (KeyboardInterrupt) stops the runs in flight, records them as pending,
         writes ``grid.json`` and re-raises; finished runs stay complete.
@@ -271,7 +274,14 @@ class GridPlan:
                         elif all(s == "complete" for s in states) and ex.in_flight < ex.slots:
                             pending.remove(spec)
                             rec["status"] = "running"
-                            ex.submit(RunTask(spec.run_id, str(spec.path), spec.config.to_dict()))
+                            ex.submit(
+                                RunTask(
+                                    spec.run_id,
+                                    str(spec.path),
+                                    spec.config.to_dict(),
+                                    log=tuple(log),
+                                )
+                            )
                     if not ex.in_flight:
                         if pending:  # cannot happen: the grid's references are acyclic
                             raise ConfigError(
