@@ -179,7 +179,7 @@ def test_a_run_with_parked_splits_has_the_same_metrics(tmp_path, monkeypatch):
         lambda self, i, real=FileRows.__getitem__: reads.append(1) or real(self, i),
     )
     run = train_run(config, tmp_path / "parked")
-    assert parked == [("test", True, True), ("train", True, True)]
+    assert parked == [("test", True, True), ("train", True, True), ("valid", True, True)]
     assert len(reads) > 0  # training and scoring read the parked rows from their files
     for key in ("splits", "best_epoch"):
         assert run.metrics[key] == plain[key]

@@ -210,7 +210,7 @@ def fit_run(
     owned = not isinstance(data, Dataset)  # loaded here: nobody else holds its arrays
     with spill_folder(checkpoint.folder if checkpoint is not None else None) as parked:
         if owned:  # read from disk batch by batch; the test split not until training ends
-            for split in ("test", "train"):
+            for split in ("test", "train", "valid"):
                 if split in plan.train.splits:
                     spill(plan.train[split], parked, split)
         fit, thresholds, offsets = _fit(model, plan, config, key, progress, checkpoint, on_epoch)

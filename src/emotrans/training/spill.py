@@ -1,16 +1,17 @@
 """Feature arrays parked on disk, so a run holds one batch of them instead of the whole split.
 
-A training run needs the test split only after training and reads the training split one
-batch at a time. On full-size CMU-MOSEI the training split is 0.5 GB and the test split
-0.15 GB, most of a run's memory, so before training the run writes each to a ``.npy`` file in
-its staging folder and puts a copy-on-write memory map of the file in the split's place (the
-same bytes, and still an array for any code that wants one). Batches do not read through the
-map: :class:`~emotrans.training.batches.TensorSplit` reads each batch's rows from the file
-with ``preadv`` (:class:`FileRows`), so the rows pass through the page cache, which the
-kernel can reclaim, into the batch, and the process holds one batch of the split. (Reading
-through the map would keep every touched page mapped, and a kernel that maps a file's large
-folios whole maps 2 MiB per row read.) Small splits (tests, tiny runs) stay in memory: below
-:data:`MIN_BYTES` the write would cost more than it saves.
+A training run needs the test split only after training and reads the training and
+validation splits one batch at a time. On full-size CMU-MOSEI the training split is 0.5 GB
+and the test split 0.15 GB, most of a run's memory, so before training the run writes each
+split to a ``.npy`` file in its staging folder and puts a copy-on-write memory map of the file
+in the split's place (the same bytes, and still an array for any code that wants one).
+Batches do not read through the map: :class:`~emotrans.training.batches.TensorSplit` reads
+each batch's rows from the file with ``preadv`` (:class:`FileRows`), so the rows pass through
+the page cache, which the kernel can reclaim, into the batch, and the process holds one batch
+of the split. (Reading through the map would keep every touched page mapped, and a kernel
+that maps a file's large folios whole maps 2 MiB per row read.) Small splits (tests, tiny
+runs, the validation split of full-size CMU-MOSEI) stay in memory: below :data:`MIN_BYTES`
+the write would cost more than it saves.
 
 A split that cannot be written (a full disk) simply stays in memory.
 """
