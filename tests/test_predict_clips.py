@@ -183,3 +183,59 @@ def test_a_benchmark_feature_run_is_refused_in_one_line(world, tmp_path, capsys)
         f"emotrans: error: {run} was trained on benchmark features (COVAREP/FACET) that cannot "
         "be extracted from new clips; train on data made by `emotrans extract`"
     )
+
+
+def test_workers_and_a_cache_score_as_one_process_does(world, tmp_path, monkeypatch, capsys):
+    from emotrans.media import pipeline
+
+    rec = Recognizer.load(world["tav"])
+    clips = sorted(world["new"].glob("*.mp4"))
+    plain = rec.explain_clips(clips, NAMES)
+    cache = tmp_path / "cache"
+    pooled = rec.explain_clips(clips, NAMES, workers=2, cache_dir=cache)
+    assert any(cache.iterdir())
+
+    def extracted_again(*args, **kwargs):
+        raise RuntimeError("extracted again")
+
+    monkeypatch.setattr(pipeline, "_words", extracted_again)
+    for extractor in pipeline._WORKER_EXTRACTORS.values():  # this process's, loaded by `plain`
+        monkeypatch.setattr(extractor, "extract", extracted_again)
+    cached = rec.explain_clips(clips, NAMES, cache_dir=cache)  # read back, not extracted
+    for a, b, c in zip(plain, pooled, cached, strict=True):
+        assert a.clip == b.clip == c.clip and a.transcript == b.transcript == c.transcript
+        for n in NAMES:
+            assert b.probabilities[n] == pytest.approx(a.probabilities[n], abs=1e-5)
+            assert c.probabilities[n] == pytest.approx(a.probabilities[n], abs=1e-5)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(world["tav"]), str(world["new"]), "--emotions", ",".join(NAMES),
+                 "--cache", str(cache), "--out", str(out)]) == 0  # fmt: skip
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["clip"] for r in rows] == [str(c) for c in clips]
+    assert [float(r["proud"]) for r in rows] == pytest.approx(
+        [p.probabilities["proud"] for p in plain], abs=1e-5
+    )
+    capsys.readouterr()
+    assert main(["predict", str(world["tav"]), "--input", str(world["data"]), "--workers", "2",
+                 "--out", str(tmp_path / "x.csv")]) == 2  # fmt: skip
+    assert capsys.readouterr().err.strip() == (
+        "emotrans: error: --workers and --cache are for clips; --input is read as it is"
+    )
+    with pytest.raises(Exception, match="workers must be a whole number"):
+        rec.explain_clips(clips, NAMES, workers=0)
+
+
+def test_a_bad_clip_among_workers_stops_in_one_line_naming_it(world, tmp_path, capsys):
+    bad = media_fixtures.faceless_clip(tmp_path / "faceless.mp4")  # fails in a worker
+    good = world["new"] / "a.mp4"
+    assert main(["predict", str(world["tav"]), str(good), str(bad), "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emotrans: error: ") and str(bad) in err and "\n" not in err
+    assert "no face" in err and "(at vision:" in err
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(world["tav"]), str(bad), str(good), "--workers", "2",
+                 "--skip-failed", "--out", str(out)]) == 2  # fmt: skip
+    assert "1 of 2 clips failed" in capsys.readouterr().err
+    with out.open() as f:
+        assert [r["clip"] for r in csv.DictReader(f)] == [str(good)]

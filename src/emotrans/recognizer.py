@@ -45,7 +45,12 @@ from emotrans.errors import ConfigError, DataFormatError, EmotransError, MediaEr
 from emotrans.media.extractors.base import Clip
 from emotrans.media.extractors.registry import from_description
 from emotrans.media.io import probe
-from emotrans.media.pipeline import ExtractionSettings, extract_clips, settings_like
+from emotrans.media.pipeline import (
+    ClipResult,
+    ExtractionSettings,
+    extract_clips,
+    settings_like,
+)
 from emotrans.models.base import EmotionModel
 from emotrans.training.batches import TensorSplit
 from emotrans.training.feature_arrays import check_arrays, read_npz
@@ -546,6 +551,8 @@ class Recognizer:
         transcripts: str | Sequence[str | None] | Mapping[str, str] | None = None,
         *,
         on_error: OnClipError | None = None,
+        workers: int = 1,
+        cache_dir: str | Path | None = None,
     ) -> list[ClipPrediction]:
         """Score raw clips for any emotion names, with each modality's part in every score.
 
@@ -565,6 +572,11 @@ class Recognizer:
             as given, its file name or its stem to the text
         on_error : called as ``on_error(name, error)`` for a clip that cannot be processed,
             which is then left out; by default the first such clip raises
+        workers : clips extracted at once, each in its own spawned process (1: one after
+            the other, in this process, whose extractor models stay loaded between calls)
+        cache_dir : a folder of extracted features (as ``emotrans extract --cache``): a clip
+            extracted before with the same extractors and settings is read back, not
+            extracted again (None: no cache)
 
         Returns
         -------
@@ -579,11 +591,12 @@ class Recognizer:
             model's fusion weights were learnt with every modality present, so dropping one
             would give scores the model was never trained to give.
         """
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be a whole number >= 1, not {workers!r}")
         settings = self._clip_settings()
         items = _as_clips(clips, transcripts)
         names = self._names(emotions)
-        splits: list[Split] = []
-        done: list[tuple[str, str | None, str | None, float, float]] = []
+        ready: list[tuple[str, Clip, str | None, float, float]] = []
         for name, clip, source in items:
             start = time.perf_counter()
             try:
@@ -594,14 +607,6 @@ class Recognizer:
                         "a video with a face, or use a run trained without vision "
                         "(emotrans train --modalities ta)"
                     )
-                split, [result] = extract_clips([clip], settings)
-                if result.error is not None:
-                    error = (
-                        result.error
-                        if clip.path in result.error
-                        else (f"{clip.path}: {result.error}")
-                    )
-                    raise MediaError(f"{error} (at {result.stage})")
             except MediaError as exc:
                 if on_error is None:
                     raise
@@ -611,18 +616,42 @@ class Recognizer:
             if clip.start is not None or clip.end is not None:
                 end = duration if clip.end is None else min(clip.end, duration)
                 duration = end - (clip.start or 0.0)
+            ready.append((name, clip, source, duration, time.perf_counter() - start))
+        if not ready:
+            return []
+        clip_of = [clip for _, clip, _, _, _ in ready]
+
+        def failure(result: ClipResult) -> MediaError:
+            path = clip_of[result.index].path
+            error = result.error or ""
+            return MediaError(
+                f"{error if path in error else f'{path}: {error}'} (at {result.stage})"
+            )
+
+        def fail_fast(result: ClipResult) -> None:
+            if result.error is not None and on_error is None:
+                raise failure(result)  # stops the extraction of the others
+
+        split, results = extract_clips(
+            clip_of, settings, cache_dir=cache_dir, workers=workers, on_result=fail_fast
+        )
+        done: list[tuple[str, str | None, str | None, float, float]] = []
+        for (name, clip, source, duration, probed), result in zip(ready, results, strict=True):
+            if result.error is not None:
+                assert on_error is not None
+                on_error(name, failure(result))
+                continue
             if result.timing is None:
                 transcript, source = None, None
             elif result.timing == "aligned":
                 transcript = clip.transcript
             else:
                 transcript, source = " ".join(result.tokens), result.timing
-            splits.append(split)
-            done.append((name, transcript, source, time.perf_counter() - start, duration))
+            done.append((name, transcript, source, probed + result.seconds, duration))
         if not done:
             return []
         start = time.perf_counter()
-        logits, scores, weights = self._explain(_concat(splits, self.modalities), names)
+        logits, scores, weights = self._explain(split, names)
         share = (time.perf_counter() - start) / len(done)
         trained = set(self.info.get("trained_emotions") or self.trained_emotions)
         out = []
@@ -663,13 +692,17 @@ class Recognizer:
         transcripts: str | Sequence[str | None] | Mapping[str, str] | None = None,
         *,
         on_error: OnClipError | None = None,
+        workers: int = 1,
+        cache_dir: str | Path | None = None,
     ) -> pd.DataFrame:
         """:meth:`explain_clips` as a table, one row per clip: ``clip``, one probability column
         per emotion, then (transferable model) ``<emotion>@<modality>`` with each modality's
         score s_m and ``weight@<modality>`` with its fusion weight w_m (the logit is
         ``sum_m w_m s_m``), then ``transcript``, ``transcript_source``, ``duration`` and
         ``seconds``."""
-        preds = self.explain_clips(clips, emotions, transcripts, on_error=on_error)
+        preds = self.explain_clips(
+            clips, emotions, transcripts, on_error=on_error, workers=workers, cache_dir=cache_dir
+        )
         return clip_frame(preds, self._names(emotions), self.modalities)
 
     def _names(self, emotions: Sequence[str] | None) -> list[str]:
@@ -754,17 +787,6 @@ def clip_frame(
 
 def _named(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
     return {n: float(v) for n, v in zip(names, values)}
-
-
-def _concat(splits: Sequence[Split], modalities: Sequence[str]) -> Split:
-    """One split of the clips' tensors (each (1, T, D), same T per modality)."""
-    n = len(splits)
-    return Split(
-        features={m: np.concatenate([s.features[m] for s in splits]) for m in modalities},
-        lengths={m: np.concatenate([s.lengths[m] for s in splits]) for m in modalities},
-        labels=np.zeros((n, 0), np.uint8),
-        ids=np.arange(n).astype(str),
-    )
 
 
 def _as_clips(

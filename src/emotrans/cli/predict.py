@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from emotrans.atomic import atomic_path, write_text_atomic
-from emotrans.cli.arguments import add_threads_option
+from emotrans.cli.arguments import JOBS, add_threads_option, number
 from emotrans.data.dataset import SPLITS
 from emotrans.data.formats import formats
 from emotrans.errors import ConfigError, DataFormatError, MediaError
@@ -78,6 +78,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a clip that cannot be processed on stderr and go on (exit 2 at the end "
         "when any failed) instead of stopping at it",
     )
+    p.add_argument(
+        "--workers",
+        type=number(int, JOBS, "--workers"),
+        default=1,
+        metavar="N",
+        help="clips extracted at once, each in its own process (default: 1, one after the "
+        "other in this process)",
+    )
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="folder of extracted features (as emotrans extract --cache): a clip extracted "
+        "before with the run's extractors is read back, not extracted again (default: none)",
+    )
     add_threads_option(p)
     p.set_defaults(func=_predict)
 
@@ -91,6 +105,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ConfigError("give --input DATA or clips, not both")
     if not args.input and not args.clips:
         raise ConfigError("nothing to predict: give --input DATA, or clips or folders")
+    if args.input and (args.workers != 1 or args.cache):
+        raise ConfigError("--workers and --cache are for clips; --input is read as it is")
     apply_threads(args.threads)
     if args.input:
         return _predict_data(args)
@@ -182,7 +198,12 @@ def _predict_clips(args: argparse.Namespace) -> int:
 
     emotions = _emotions(args.emotions)
     preds = recognizer.explain_clips(
-        paths, emotions, transcripts, on_error=report if args.skip_failed else None
+        paths,
+        emotions,
+        transcripts,
+        on_error=report if args.skip_failed else None,
+        workers=args.workers,
+        cache_dir=args.cache,
     )
     names = emotions or recognizer.trained_emotions
     if out is None:

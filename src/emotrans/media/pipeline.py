@@ -41,7 +41,8 @@ import os
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -632,16 +633,67 @@ def standardize_splits(
     return stats
 
 
-def extract_clips(
-    clips: Sequence[Clip], settings: ExtractionSettings, *, cache_dir: str | Path | None = None
-) -> tuple[Split, list[ClipResult]]:
-    """Extract ``clips`` in this process exactly as :func:`extract_dataset` would with
-    ``settings``: same extractors, word timing, alignment, T, left zero padding and, for
-    settings from :func:`settings_like`, the recorded standardisation (fresh settings have no
-    train split to take statistics from, so they leave the values raw).
+def run_jobs(pool: ClipPool, jobs: Iterable[ClipJob]) -> Iterator[ClipResult]:
+    """Run ``jobs`` through ``pool`` (at most two per slot in flight) and yield each clip's
+    result as it ends. A job whose worker died is tried once more (the death may have been
+    another clip's); a second death is that clip's error (stage ``worker``). The pool is
+    closed at the end, and cancelled when the caller stops early or an error propagates."""
+    jobs = iter(jobs)
+    retried: set[int] = set()
+    pending: list[ClipJob] = []
+    try:
+        while True:
+            while pool.in_flight < 2 * pool.slots:
+                job = pending.pop() if pending else next(jobs, None)
+                if job is None:
+                    break
+                pool.submit(extract_clip, job)
+            if pool.in_flight == 0:
+                break
+            for job, outcome in pool.wait():
+                if isinstance(outcome, BaseException):
+                    if job.index not in retried:  # a worker died, maybe on another clip
+                        retried.add(job.index)
+                        pending.append(job)
+                        continue
+                    outcome = ClipResult(
+                        job.index,
+                        job.id,
+                        error=f"the worker stopped on this clip ({type(outcome).__name__}: "
+                        f"{' '.join(str(outcome).split()) or 'no message'})",
+                        stage="worker",
+                    )
+                yield outcome
+    except BaseException:  # an error, or the caller stopped early (GeneratorExit)
+        pool.close(cancel=True)
+        raise
+    pool.close()
 
-    For prediction on new clips; extractor instances are kept per process, so repeated calls
-    load their models once.
+
+def extract_clips(
+    clips: Sequence[Clip],
+    settings: ExtractionSettings,
+    *,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    on_result: Callable[[ClipResult], None] | None = None,
+) -> tuple[Split, list[ClipResult]]:
+    """Extract ``clips`` exactly as :func:`extract_dataset` would with ``settings``: same
+    extractors, word timing, alignment, T, left zero padding and, for settings from
+    :func:`settings_like`, the recorded standardisation (fresh settings have no train split to
+    take statistics from, so they leave the values raw).
+
+    For prediction on new clips. With one worker the clips are extracted in this process,
+    whose extractor instances are kept, so repeated calls load their models once; with more,
+    in a pool of ``workers`` spawned processes (each loads the models once).
+
+    Parameters
+    ----------
+    cache_dir : the per-clip cache folder (None: no cache); a clip extracted before with the
+        same extractors is read back instead
+    workers : processes extracting at once (1: this process)
+    on_result : called with each clip's :class:`ClipResult` as it ends (in the order they
+        end); an exception it raises stops the extraction and propagates
 
     Returns
     -------
@@ -655,9 +707,16 @@ def extract_clips(
     dims = {m: int(e.dim) for m, e in extractors.items()}
     lengths = settings.lengths()
     cache = str(Path(cache_dir).resolve()) if cache_dir else None
-    results = [
-        extract_clip(ClipJob(i, str(i), c, classes, settings, cache)) for i, c in enumerate(clips)
-    ]
+    if cache:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+    jobs = (ClipJob(i, str(i), c, classes, settings, cache) for i, c in enumerate(clips))
+    done: dict[int, ClipResult] = {}
+    with closing(run_jobs(local_pool(workers), jobs)) as outcomes:  # closed even on errors
+        for result in outcomes:
+            done[result.index] = result
+            if on_result is not None:
+                on_result(result)
+    results = [done[i] for i in range(len(clips))]
     ok = [r for r in results if r.error is None]
     features = {m: np.zeros((len(ok), lengths[m], d), np.float32) for m, d in dims.items()}
     valid = {m: np.zeros(len(ok), np.int64) for m in dims}
@@ -720,53 +779,26 @@ def extract_dataset(
     cache = str(Path(cache_dir).resolve()) if cache_dir else None
     if cache:
         Path(cache).mkdir(parents=True, exist_ok=True)
-    pool = pool or local_pool(workers)
-    jobs = _jobs(raw, extractors, settings, cache)
     results: dict[int, ClipResult] = {}
-    retried: set[int] = set()
     failed = cached = 0
     started = time.perf_counter()
-    pending: list[ClipJob] = []
-    try:
-        while True:
-            while pool.in_flight < 2 * pool.slots:
-                job = pending.pop() if pending else next(jobs, None)
-                if job is None:
-                    break
-                pool.submit(extract_clip, job)
-            if pool.in_flight == 0:
-                break
-            for job, outcome in pool.wait():
-                if isinstance(outcome, BaseException):
-                    if job.index not in retried:  # a worker died, maybe on another clip
-                        retried.add(job.index)
-                        pending.append(job)
-                        continue
-                    outcome = ClipResult(
-                        job.index,
-                        job.id,
-                        error=f"the worker stopped on this clip ({type(outcome).__name__}: "
-                        f"{' '.join(str(outcome).split()) or 'no message'})",
-                        stage="worker",
+    jobs = _jobs(raw, extractors, settings, cache)
+    with closing(run_jobs(pool or local_pool(workers), jobs)) as outcomes:
+        for outcome in outcomes:
+            if outcome.error is None:
+                assembler.place(outcome)
+                outcome.rows = {}  # placed: free the rows
+            else:
+                failed += 1
+            cached += outcome.cached
+            results[outcome.index] = outcome
+            if progress is not None:
+                progress(
+                    Progress(
+                        len(results), len(raw.clips), failed, cached, outcome,
+                        time.perf_counter() - started,
                     )
-                if outcome.error is None:
-                    assembler.place(outcome)
-                    outcome.rows = {}  # placed: free the rows
-                else:
-                    failed += 1
-                cached += outcome.cached
-                results[outcome.index] = outcome
-                if progress is not None:
-                    progress(
-                        Progress(
-                            len(results), len(raw.clips), failed, cached, outcome,
-                            time.perf_counter() - started,
-                        )
-                    )  # fmt: skip
-    except BaseException:
-        pool.close(cancel=True)
-        raise
-    pool.close()
+                )  # fmt: skip
 
     failures = [
         ClipFailure(r.id, raw.clips[i].split, raw.clips[i].clip.path, r.stage or "", r.error or "")
