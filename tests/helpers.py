@@ -6,8 +6,10 @@ arguments live here, so each test still shows the sizes and seeds it depends on.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emotrans.errors import DataFormatError
@@ -50,3 +52,27 @@ def one_line_error(capsys, argv: list[str]) -> str:
     assert "\n" not in err and err.startswith("emotrans: error: "), err
     assert "Traceback" not in err
     return err
+
+
+def mult_content(n=3, steps=4, dims=(5, 3, 2), dtype=np.float32, seed=0) -> dict:
+    """A valid MulT IEMOCAP content: per split text/audio/vision (N, T, D_m), labels (N, 4, 2)."""
+    rng = np.random.default_rng(seed)
+    content = {}
+    for split in ("train", "valid", "test"):
+        entry = {
+            m: rng.standard_normal((n, steps, d)).astype(dtype)
+            for m, d in zip(("text", "audio", "vision"), dims)
+        }
+        labels = np.zeros((n, 4, 2), np.float32)
+        labels[:, :, 0] = 1
+        labels[np.arange(n), np.arange(n) % 4] = [0, 1]
+        entry["labels"] = labels
+        content[split] = entry
+    return content
+
+
+def write_pickle(path, content, protocol=4):
+    """Pickle ``content`` to ``path`` (returned)."""
+    with open(path, "wb") as f:
+        pickle.dump(content, f, protocol=protocol)
+    return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 from functools import partial
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from emotrans.data import load
 from emotrans.data.formats.mult_pickle import IEMOCAP_EMOTIONS, load_mult
 from emotrans.errors import DataFormatError
-from helpers import load_error
+from helpers import load_error, write_pickle
 
 DIMS = {"text": 300, "audio": 74, "vision": 35}
 SIZES = {"train": 5, "valid": 3, "test": 4}
@@ -50,19 +49,13 @@ def iemocap_content(steps, seed=0):
     return content
 
 
-def write(path, content, protocol=4):
-    with open(path, "wb") as f:
-        pickle.dump(content, f, protocol=protocol)
-    return path
-
-
 ALIGNED = {"text": 20, "audio": 20, "vision": 20}
 UNALIGNED = {"text": 20, "audio": 40, "vision": 60}
 
 
 def test_aligned_iemocap_labels_are_the_present_entries_in_order(tmp_path):
     content = iemocap_content(ALIGNED)
-    ds = load_mult(write(tmp_path / "iemocap_data.pkl", content))
+    ds = load_mult(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert ds.name == "iemocap"
     assert ds.emotions == ["neutral", "happy", "sad", "angry"] == list(IEMOCAP_EMOTIONS)
     assert ds.aligned
@@ -80,7 +73,7 @@ def test_aligned_iemocap_labels_are_the_present_entries_in_order(tmp_path):
 
 def test_unaligned_pickle_has_lengths_per_modality(tmp_path):
     content = iemocap_content(UNALIGNED)
-    ds = load_mult(write(tmp_path / "iemocap_data_noalign.pkl", content))
+    ds = load_mult(write_pickle(tmp_path / "iemocap_data_noalign.pkl", content))
     assert not ds.aligned
     s = ds["train"]
     assert {m: x.shape[1] for m, x in s.features.items()} == UNALIGNED
@@ -98,7 +91,7 @@ def test_sentiment_pickle_keeps_the_score_and_joins_ids(tmp_path):
         entry["labels"] = score.reshape(n, 1, 1)
         entry["id"] = np.array([[f"vid{i}".encode(), b"1.5", b"4.0"] for i in range(n)])
         content[split] = entry
-    ds = load_mult(write(tmp_path / "mosei_senti_data.pkl", content))
+    ds = load_mult(write_pickle(tmp_path / "mosei_senti_data.pkl", content))
     assert ds.name == "mosei-senti"
     assert ds.emotions == ["sentiment"]
     s = ds["valid"]
@@ -111,7 +104,7 @@ def test_non_finite_audio_is_replaced_and_counted(tmp_path):
     content = iemocap_content(ALIGNED)
     content["test"]["audio"][1, 5, 0] = -np.inf
     content["test"]["audio"][2, 7, 0] = -np.inf
-    ds = load_mult(write(tmp_path / "iemocap_data.pkl", content))
+    ds = load_mult(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert ds.nonfinite["test/audio"] == 2
     assert np.isfinite(ds["test"].features["audio"]).all()
 
@@ -119,13 +112,13 @@ def test_non_finite_audio_is_replaced_and_counted(tmp_path):
 def test_float64_arrays_become_float32(tmp_path):
     content = iemocap_content(ALIGNED)
     content["train"]["text"] = content["train"]["text"].astype(np.float64)
-    ds = load_mult(write(tmp_path / "iemocap_data.pkl", content))
+    ds = load_mult(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert ds["train"].features["text"].dtype == np.float32
 
 
 def test_directory_with_both_pickles_needs_the_file_or_format(tmp_path):
-    write(tmp_path / "iemocap_data.pkl", iemocap_content(ALIGNED))
-    write(tmp_path / "iemocap_data_noalign.pkl", iemocap_content(UNALIGNED))
+    write_pickle(tmp_path / "iemocap_data.pkl", iemocap_content(ALIGNED))
+    write_pickle(tmp_path / "iemocap_data_noalign.pkl", iemocap_content(UNALIGNED))
     with pytest.raises(DataFormatError, match="several MulT pickles"):
         load_mult(tmp_path)
     assert not load(tmp_path, format="mult-noalign").aligned
@@ -146,41 +139,41 @@ def test_missing_file_is_named(tmp_path):
 def test_missing_split_is_named(tmp_path):
     content = iemocap_content(ALIGNED)
     del content["valid"]
-    message = error_of(write(tmp_path / "iemocap_data.pkl", content))
+    message = error_of(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert "iemocap_data.pkl" in message and "'valid'" in message
 
 
 def test_missing_labels_key_is_named(tmp_path):
     content = iemocap_content(ALIGNED)
     del content["test"]["labels"]
-    message = error_of(write(tmp_path / "iemocap_data.pkl", content))
+    message = error_of(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert "iemocap_data.pkl [test]" in message and "'labels'" in message
 
 
 def test_sample_count_disagreeing_with_labels_is_reported(tmp_path):
     content = iemocap_content(ALIGNED)
     content["train"]["vision"] = content["train"]["vision"][:4]
-    message = error_of(write(tmp_path / "iemocap_data.pkl", content))
+    message = error_of(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert "[train]" in message and "4 vision samples but 5 label rows" in message
 
 
 def test_dims_differing_between_splits_are_reported(tmp_path):
     content = iemocap_content(ALIGNED)
     content["test"]["audio"] = content["test"]["audio"][:, :, :70]
-    message = error_of(write(tmp_path / "iemocap_data.pkl", content))
+    message = error_of(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert "[test]" in message and "70 audio features" in message and "74" in message
 
 
 def test_labels_of_the_wrong_shape_are_reported(tmp_path):
     content = iemocap_content(ALIGNED)
     content["train"]["labels"] = np.zeros((5, 3, 2), np.float32)
-    message = error_of(write(tmp_path / "iemocap_data.pkl", content))
+    message = error_of(write_pickle(tmp_path / "iemocap_data.pkl", content))
     assert "iemocap_data.pkl" in message and "(5, 3, 2)" in message
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.01])
 def test_truncated_pickle_is_reported(tmp_path, keep):
-    path = write(tmp_path / "iemocap_data.pkl", iemocap_content(ALIGNED))
+    path = write_pickle(tmp_path / "iemocap_data.pkl", iemocap_content(ALIGNED))
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     message = error_of(path)
@@ -201,7 +194,7 @@ class _Exploit:
 
 def test_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = write(tmp_path / "iemocap_data.pkl", {"train": _Exploit()})
+    path = write_pickle(tmp_path / "iemocap_data.pkl", {"train": _Exploit()})
     message = error_of(path)
     assert "refusing to load" in message and "system" in message
     assert not (tmp_path / "pwned.txt").exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import pickle
 import warnings
 
 import h5py
@@ -21,7 +20,7 @@ from emotrans.data import Dataset, Split, load, load_native, save_native
 from emotrans.embeddings import word_vectors as wv
 from emotrans.errors import EmbeddingError
 from emotrans.unpickle import load_pickle
-from helpers import load_error, write_mosei
+from helpers import load_error, mult_content, write_mosei, write_pickle
 
 
 def embedding_error(path, names=("joy",)) -> str:
@@ -94,29 +93,6 @@ def test_the_cli_reports_a_long_line_on_one_line_with_status_2(tmp_path, capsys)
 
 
 # -- pickles ----------------------------------------------------------------------------------------
-
-
-def mult_content(n=3, steps=4, dims=(5, 3, 2), dtype=np.float32, seed=0):
-    """A valid MulT IEMOCAP content: per split text/audio/vision (N, T, D_m), labels (N, 4, 2)."""
-    rng = np.random.default_rng(seed)
-    content = {}
-    for split in ("train", "valid", "test"):
-        entry = {
-            m: rng.standard_normal((n, steps, d)).astype(dtype)
-            for m, d in zip(("text", "audio", "vision"), dims)
-        }
-        labels = np.zeros((n, 4, 2), np.float32)
-        labels[:, :, 0] = 1
-        labels[np.arange(n), np.arange(n) % 4] = [0, 1]
-        entry["labels"] = labels
-        content[split] = entry
-    return content
-
-
-def write_pickle(path, content, protocol=4):
-    with open(path, "wb") as f:
-        pickle.dump(content, f, protocol=protocol)
-    return path
 
 
 def shared_list_bomb(path, n=300):

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import helpers
 from emotrans.cli import main
 from emotrans.data import Dataset, Split, load, save_native
 from emotrans.embeddings import word_vectors as wv
@@ -62,16 +63,9 @@ def one_line(exc: EmotransError, path: Path) -> None:
 
 def mult_content(dtype="f4") -> dict:
     """IEMOCAP-4 MulT content: per split text/audio/vision (N, T, D_m), labels (N, 4, 2)."""
-    rng = np.random.default_rng(0)
-    content = {}
-    for split in SPLITS:
-        entry = {m: rng.standard_normal((N, T, d)).astype(dtype) for m, d in DIMS.items()}
+    content = helpers.mult_content(N, T, tuple(DIMS.values()), dtype)
+    for entry in content.values():
         entry["text"][0, :2] = 0  # left padding
-        labels = np.zeros((N, 4, 2), np.float32)
-        labels[:, :, 0] = 1
-        labels[np.arange(N), np.arange(N) % 4] = [0, 1]
-        entry["labels"] = labels
-        content[split] = entry
     return content
 
 
@@ -80,12 +74,20 @@ def pickle_bytes() -> dict[int, bytes]:
     return {p: pickle.dumps(mult_content(), protocol=p) for p in (2, 4)}
 
 
-def check_mult(path: Path) -> Dataset | None:
-    """Load a MulT pickle: a valid dataset (float32, finite, N label rows), or one line."""
+def load_or_refuse(path: Path, format: str) -> Dataset | None:
+    """``load(path, format=format)``, or None once its refusal is checked to be one line
+    naming the file."""
     try:
-        dataset = load(path, format="mult")
+        return load(path, format=format)
     except EmotransError as exc:
         one_line(exc, path)
+        return None
+
+
+def check_mult(path: Path) -> Dataset | None:
+    """Load a MulT pickle: a valid dataset (float32, finite, N label rows), or one line."""
+    dataset = load_or_refuse(path, "mult")
+    if dataset is None:
         return None
     for split in dataset.splits.values():
         for x in split.features.values():
@@ -251,10 +253,8 @@ def native_file(tmp_path_factory) -> Path:
 
 
 def check_native(path: Path) -> Dataset | None:
-    try:
-        dataset = load(path, format="native")
-    except EmotransError as exc:
-        one_line(exc, path)
+    dataset = load_or_refuse(path, "native")
+    if dataset is None:
         return None
     assert dataset.emotions and all(isinstance(e, str) for e in dataset.emotions)
     return dataset
