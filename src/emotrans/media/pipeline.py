@@ -633,6 +633,15 @@ def standardize_splits(
     return stats
 
 
+def _cache_folder(cache_dir: str | Path | None) -> str | None:
+    """The per-clip cache folder as an absolute path (created), or None for no cache."""
+    if not cache_dir:
+        return None
+    folder = Path(cache_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder)
+
+
 def run_jobs(pool: ClipPool, jobs: Iterable[ClipJob]) -> Iterator[ClipResult]:
     """Run ``jobs`` through ``pool`` (at most two per slot in flight) and yield each clip's
     result as it ends. A job whose worker died is tried once more (the death may have been
@@ -706,9 +715,7 @@ def extract_clips(
     classes = {m: (type(e), e.settings) for m, e in extractors.items()}
     dims = {m: int(e.dim) for m, e in extractors.items()}
     lengths = settings.lengths()
-    cache = str(Path(cache_dir).resolve()) if cache_dir else None
-    if cache:
-        Path(cache).mkdir(parents=True, exist_ok=True)
+    cache = _cache_folder(cache_dir)
     jobs = (ClipJob(i, str(i), c, classes, settings, cache) for i, c in enumerate(clips))
     done: dict[int, ClipResult] = {}
     with closing(run_jobs(local_pool(workers), jobs)) as outcomes:  # closed even on errors
@@ -776,9 +783,7 @@ def extract_dataset(
     dims = {m: int(e.dim) for m, e in extractors.items()}
     lengths = settings.lengths()
     assembler = _Assembler(raw, dims, lengths)
-    cache = str(Path(cache_dir).resolve()) if cache_dir else None
-    if cache:
-        Path(cache).mkdir(parents=True, exist_ok=True)
+    cache = _cache_folder(cache_dir)
     results: dict[int, ClipResult] = {}
     failed = cached = 0
     started = time.perf_counter()
